@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""nRF Connect factory data generator (argument-compatible with generate_nrfconnect_chip_factory_data.py).
+
+Same as ``matter-factory-data json``; runs from a checkout without installation.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from matter_factory_data.cli import run  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(run("json_cmd", sys.argv[1:], os.path.basename(sys.argv[0])))

@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""nRF Connect factory data partition builder (argument-compatible with nrfconnect_generate_partition.py).
+
+Same as ``matter-factory-data partition``; runs from a checkout without installation.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from matter_factory_data.cli import run  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(run("partition_cmd", sys.argv[1:], os.path.basename(sys.argv[0])))

@@ -1,0 +1,69 @@
+"""``matter-factory-data`` command line: a thin door over the library.
+
+Subcommand modules are imported only when used, so a run loads only what it needs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import EXIT_FAILED, EXIT_INVALID, FactoryDataError
+
+PROG = "matter-factory-data"
+
+COMMANDS = {
+    "json": ("json_cmd", "nRF Connect factory data JSON (+ HEX/BIN, onboarding codes); generate_factory_data.py arguments"),
+    "partition": ("partition_cmd", "CBOR partition HEX/BIN from a factory data JSON; generate_partition.py arguments"),
+    "inspect": ("inspect_cmd", "decode and validate a factory data image (.json, .cbor, .bin, .hex)"),
+    "onboarding": ("onboarding_cmd", "QR and manual pairing codes: make them, or --parse one"),
+    "demo": ("demo_cmd", "fresh test credentials and one complete factory data set (the README's first command)"),
+    "certs": ("certs_cmd", "issue (paa, pai, dac) and verify attestation certificates"),
+    "cd": ("cd_cmd", "generate and inspect Certification Declarations"),
+}
+
+USAGE = f"""usage: {PROG} <command> [options]
+
+Produce Matter factory data (identity and secrets read from flash at boot) and check it.
+
+commands:
+""" + "".join(f"  {name:<11} {desc}\n" for name, (_, desc) in COMMANDS.items()) + f"""
+Run '{PROG} <command> --help' for a command's options.
+"""
+
+
+def run(module_name: str, argv: list[str], prog: str) -> int:
+    import importlib
+
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    try:
+        return module.main(argv, prog) or 0
+    except FactoryDataError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0 if argv else EXIT_INVALID
+    if argv[0] == "--version":
+        from .. import __version__
+
+        print(f"{PROG} {__version__}")
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        print(f"{PROG}: error: unknown command {name!r} (commands: {', '.join(COMMANDS)})", file=sys.stderr)
+        return EXIT_INVALID
+    return run(COMMANDS[name][0], argv[1:], f"{PROG} {name}")
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+__all__ = ["main", "entry", "run", "EXIT_FAILED"]

@@ -1,0 +1,120 @@
+"""Shared CLI plumbing: one-line errors, both option spellings, number parsing, reporting."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import sys
+
+from ..errors import EXIT_INVALID
+
+
+class Reporter:
+    """Warnings and information on stderr; secrets never go through here unless verbose."""
+
+    def __init__(self, verbose: bool = False, quiet: bool = False, prog: str = "matter-factory-data"):
+        self.verbose = verbose
+        self.quiet = quiet
+        self.prog = prog
+        self.warnings: list[str] = []
+
+    def warn(self, msg: str) -> None:
+        self.warnings.append(msg)
+        if not self.quiet:
+            print(f"warning: {msg}", file=sys.stderr)
+
+    def info(self, msg: str) -> None:
+        if not self.quiet:
+            print(msg, file=sys.stderr)
+
+    def debug(self, msg: str) -> None:
+        if self.verbose:
+            print(f"debug: {msg}", file=sys.stderr)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) and the underscore spelling shown in help."""
+
+    def __init__(self, *args, dual_spelling: bool = True, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        self.dual_spelling = dual_spelling
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        import re
+
+        message = re.sub(r"(--\w+)/--[\w-]+", r"\1", message)
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(EXIT_INVALID)
+
+    def add_argument(self, *names, **kwargs):  # type: ignore[override]
+        if getattr(self, "dual_spelling", False):
+            names = _with_dash_aliases(names)
+        return super().add_argument(*names, **kwargs)
+
+    def add_argument_group(self, *args, **kwargs):
+        group = super().add_argument_group(*args, **kwargs)
+        if getattr(self, "dual_spelling", False):
+            original = group.add_argument
+
+            def add(*names, **kw):
+                return original(*_with_dash_aliases(names), **kw)
+
+            group.add_argument = add  # type: ignore[method-assign]
+        return group
+
+
+def _with_dash_aliases(names: tuple) -> tuple:
+    out = list(names)
+    for n in names:
+        if n.startswith("--") and "_" in n[2:]:
+            alias = "--" + n[2:].replace("_", "-")
+            if alias not in out:
+                out.append(alias)
+    return tuple(out)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Hide the ``--dash-spelling`` twin of every ``--underscore_option`` in help."""
+
+    def _format_action_invocation(self, action):
+        strings = action.option_strings
+        if strings:
+            shown = [s for s in strings if not (s.startswith("--") and "-" in s[2:] and "--" + s[2:].replace("-", "_") in strings)]
+            saved = action.option_strings
+            action.option_strings = shown
+            try:
+                return super()._format_action_invocation(action)
+            finally:
+                action.option_strings = saved
+        return super()._format_action_invocation(action)
+
+    def _format_usage(self, usage, actions, groups, prefix):
+        return super()._format_usage(usage, actions, groups, prefix)
+
+
+def any_int(text: str) -> int:
+    """``int(text, 0)``: decimal, 0x hex, 0o octal, 0b binary (as the reference tools parse numbers)."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (decimal, or 0x/0o/0b prefixed)") from None
+
+
+def base64_bytes(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid Base64") from None
+
+
+def hex_text(text: str) -> str:
+    body = text[4:] if text.startswith("hex:") else text
+    try:
+        bytes.fromhex(body)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a hex string") from None
+    if len(body) % 2 or any(c.isspace() for c in body):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a hex string (an even number of hex digits)")
+    return body

@@ -1,0 +1,55 @@
+"""``matter-factory-data demo``: one complete factory data set from built-in defaults."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import secrets
+
+from .common import ArgumentParser, Reporter
+
+DESCRIPTION = """\
+Make fresh test credentials (PAA -> PAI -> DAC and a Certification Declaration) and one complete
+nRF Connect factory data set with them: JSON, HEX and BIN for a 4 KiB partition at 0xfb000, and the
+onboarding codes (.txt and QR .png). Everything uses test vendor ID 0xFFF1 and is for development only.
+"""
+
+
+def main(argv: list[str], prog: str) -> int:
+    import base64
+
+    from .. import spake2p
+    from ..generator import generate
+    from .json_cmd import build_parser
+
+    p = ArgumentParser(prog=prog, description=DESCRIPTION)
+    p.add_argument("--out", default="factory-data-demo", help="output directory (default: factory-data-demo)")
+    p.add_argument("--overwrite", action="store_true", help="replace files of an earlier demo run")
+    p.add_argument("-v", "--verbose", action="store_true", help="print debug information")
+    args = p.parse_args(argv)
+
+    os.makedirs(args.out, exist_ok=True)
+    passcode = spake2p.random_passcode()
+    discriminator = secrets.randbelow(4096)
+    salt = base64.b64encode(secrets.token_bytes(32)).decode()
+    today = datetime.date.today().isoformat()
+    serial = "DEMO-" + secrets.token_hex(4).upper()
+    gen_args = build_parser("json").parse_args([
+        "--sn", serial, "--vendor_id", "0xFFF1", "--product_id", "0x8000",
+        "--vendor_name", "Test Vendor", "--product_name", "Test Light", "--date", today,
+        "--hw_ver", "1", "--hw_ver_str", "1.0", "--spake2_it", "1000", "--spake2_salt", salt,
+        "--passcode", str(passcode), "--discriminator", str(discriminator), "--generate_rd_uid",
+        "--gen_certs", "--gen_cd", "--cd_type", "0", "--generate_onboarding", "--include_passcode",
+        "--offset", "0xfb000", "--size", "0x1000", "-o", os.path.join(args.out, "factory_data"),
+    ] + (["--overwrite"] if args.overwrite else []))
+    report = Reporter(verbose=args.verbose, prog=prog, quiet=not args.verbose)
+    writes = generate(gen_args, report)
+    txt = os.path.join(args.out, "factory_data.txt")
+    with open(txt) as f:
+        codes = f.read()
+    print(f"Test factory data for serial {serial} (VID 0xFFF1, PID 0x8000, discriminator {discriminator}):")
+    for path in sorted(writes.paths()):
+        print(f"  {path}")
+    print(codes)
+    print("These are test credentials (test vendor ID, self-made PAA and CD signer): for development only.")
+    return 0

@@ -1,0 +1,101 @@
+"""The one place that writes files: atomically, with secret files created 0600.
+
+Every output of a run is staged first and renamed into place only after all of
+them were produced, so a failed run creates or truncates nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+from .errors import OperationFailed
+
+SECRET_MODE = 0o600
+PUBLIC_MODE = 0o644
+
+
+def read_bytes(path: str, what: str) -> bytes:
+    """Read a whole input file; a failure is a user error naming the input."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except IsADirectoryError:
+        raise OperationFailed(f"{what}: cannot read '{path}': is a directory") from None
+    except OSError as e:
+        raise OperationFailed(f"{what}: cannot read '{path}': {e.strerror or e}") from None
+
+
+def _default_mode(secret: bool) -> int:
+    if secret:
+        return SECRET_MODE
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomic(path: str, data: bytes, secret: bool = False) -> None:
+    """Write one file atomically (temporary file in the same directory + rename)."""
+    WriteSet(overwrite=True).add(path, data, secret).commit()
+
+
+@dataclass
+class WriteSet:
+    """A group of outputs written all-or-nothing.
+
+    ``add`` only records; ``check`` verifies the destinations (existing files
+    without overwrite, missing directories); ``commit`` stages every file as a
+    temporary file next to its destination, then renames them all.
+    """
+
+    overwrite: bool = False
+    files: list[tuple[str, bytes, bool]] = field(default_factory=list)
+
+    def add(self, path: str, data: bytes, secret: bool = False) -> "WriteSet":
+        self.files.append((path, bytes(data), secret))
+        return self
+
+    def paths(self) -> list[str]:
+        return [p for p, _, _ in self.files]
+
+    def check(self) -> None:
+        for path, _, _ in self.files:
+            if os.path.isdir(path):
+                raise OperationFailed(f"output '{path}' is a directory")
+            if os.path.lexists(path) and not self.overwrite:
+                raise OperationFailed(f"output '{path}' already exists (use --overwrite to replace it)")
+
+    def commit(self, make_dirs: bool = False) -> None:
+        self.check()
+        staged: list[tuple[str, str]] = []
+        try:
+            for path, data, secret in self.files:
+                directory = os.path.dirname(path) or "."
+                if make_dirs:
+                    os.makedirs(directory, exist_ok=True)
+                elif not os.path.isdir(directory):
+                    raise OperationFailed(f"output '{path}': directory '{directory}' does not exist")
+                fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+                staged.append((tmp, path))
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, _default_mode(secret))
+            for tmp, path in staged:
+                os.replace(tmp, path)
+        except OSError as e:
+            for tmp, _ in staged:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+            raise OperationFailed(f"cannot write '{e.filename or path}': {e.strerror or e}") from None
+        except BaseException:
+            for tmp, _ in staged:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+            raise

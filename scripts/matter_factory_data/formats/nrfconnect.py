@@ -1,0 +1,326 @@
+"""nRF Connect factory data partition: JSON document -> CBOR -> Intel HEX / BIN, and back.
+
+Encoding (as the nRF Connect partition script does it):
+  * one definite-length CBOR map, keys as text strings in document order (no sorting, no tag);
+  * top-level strings become byte strings: ``"hex:..."`` decoded, other text as UTF-8 bytes;
+  * top-level integers are minimal-length unsigned integers;
+  * nested values (inside ``user``) keep their CBOR types: strings stay text, ``"hex:..."`` too,
+    unless ``user_hex_as_bytes`` asks for the newest upstream behaviour (decode to bytes).
+The image is the CBOR followed by one 0x00 byte (the reference's ``putsz`` terminator).
+
+Decoding applies the device parser's rules (FactoryDataParser.c): see ``parse_partition``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidInput
+from ..model import DEVICE_KEY_ORDER, FIELD_SPECS, HEX_PREFIX, parse_hex
+
+TERMINATOR = b"\x00"
+
+
+# ---------------------------------------------------------------- CBOR encoder
+
+
+def _head(major: int, n: int) -> bytes:
+    m = major << 5
+    if n < 24:
+        return bytes([m | n])
+    if n <= 0xFF:
+        return bytes([m | 24, n])
+    if n <= 0xFFFF:
+        return bytes([m | 25]) + struct.pack(">H", n)
+    if n <= 0xFFFFFFFF:
+        return bytes([m | 26]) + struct.pack(">I", n)
+    return bytes([m | 27]) + struct.pack(">Q", n)
+
+
+def _encode_int(value: int, out: bytearray) -> None:
+    if value >= 0:
+        out += _head(0, value)
+    else:
+        out += _head(1, -1 - value)
+
+
+def _encode_text(text: str, out: bytearray) -> None:
+    raw = text.encode("utf-8")
+    out += _head(3, len(raw))
+    out += raw
+
+
+def _encode_bytes(raw: bytes, out: bytearray) -> None:
+    out += _head(2, len(raw))
+    out += raw
+
+
+def _encode_nested(value: Any, out: bytearray, hex_as_bytes: bool, path: str) -> None:
+    if value is True:
+        out.append(0xF5)
+    elif value is False:
+        out.append(0xF4)
+    elif value is None:
+        out.append(0xF6)
+    elif isinstance(value, int):
+        _encode_int(value, out)
+    elif isinstance(value, str):
+        if hex_as_bytes and value.startswith(HEX_PREFIX):
+            _encode_bytes(parse_hex(value, path), out)
+        else:
+            _encode_text(value, out)
+    elif isinstance(value, (bytes, bytearray)):
+        _encode_bytes(bytes(value), out)
+    elif isinstance(value, list):
+        out += _head(4, len(value))
+        for i, item in enumerate(value):
+            _encode_nested(item, out, hex_as_bytes, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        out += _head(5, len(value))
+        for k, v in value.items():
+            _encode_text(k, out)
+            _encode_nested(v, out, hex_as_bytes, f"{path}.{k}")
+    else:
+        raise InvalidInput(path, f"cannot encode a {type(value).__name__} value in factory data")
+
+
+def encode_cbor(doc: dict, user_hex_as_bytes: bool = False) -> bytes:
+    """The CBOR map of a JSON-level factory data document."""
+    out = bytearray(_head(5, len(doc)))
+    for key, value in doc.items():
+        _encode_text(key, out)
+        if isinstance(value, bool) or value is None:
+            _encode_nested(value, out, False, key)
+        elif isinstance(value, int):
+            _encode_int(value, out)
+        elif isinstance(value, str):
+            raw = parse_hex(value, key) if value.startswith(HEX_PREFIX) else value.encode("utf-8")
+            _encode_bytes(raw, out)
+        else:
+            _encode_nested(value, out, user_hex_as_bytes, key)
+    return bytes(out)
+
+
+def image_bytes(cbor: bytes) -> bytes:
+    """The partition image: CBOR + the 0x00 terminator."""
+    return cbor + TERMINATOR
+
+
+def check_size(cbor: bytes, size: int) -> None:
+    """The image (CBOR + terminator) must fit the partition."""
+    total = len(cbor) + len(TERMINATOR)
+    if total > size:
+        raise InvalidInput(
+            "--size",
+            f"factory data needs {total} bytes ({len(cbor)} bytes of CBOR + 1 terminator byte) "
+            f"but the partition holds {size} (0x{size:x}) bytes",
+        )
+
+
+def to_intel_hex(image: bytes, offset: int) -> bytes:
+    """Intel HEX text of the image at ``offset``: 16-byte records, ELA records, EOF (LF line ends)."""
+    from intelhex import IntelHex
+
+    ih = IntelHex()
+    ih.puts(offset, image)
+    buf = io.StringIO()
+    ih.write_hex_file(buf, write_start_addr=True)
+    return buf.getvalue().encode("ascii")
+
+
+def read_intel_hex(data: bytes, what: str) -> tuple[int, bytes, dict]:
+    """(lowest address, contiguous bytes from it, the segment map) of an Intel HEX file."""
+    from intelhex import IntelHex, IntelHexError
+
+    ih = IntelHex()
+    try:
+        ih.loadhex(io.StringIO(data.decode("ascii")))
+    except (IntelHexError, UnicodeDecodeError, ValueError) as e:
+        raise InvalidInput(what, f"not a valid Intel HEX file: {e}") from None
+    segments = ih.segments()
+    if not segments:
+        raise InvalidInput(what, "the Intel HEX file holds no data")
+    return segments[0][0], ih, segments
+
+
+# ---------------------------------------------------------------- device-rule parser
+
+
+@dataclass
+class Partition:
+    """What the device parser reads from a partition, plus what it would silently lose."""
+
+    doc: dict = field(default_factory=dict)  # JSON-level document, keys as the device resolves them
+    raw_keys: list = field(default_factory=list)  # (key as stored, key the device resolves it to)
+    cbor_length: int = 0
+    trailing: bytes = b""
+    problems: list = field(default_factory=list)  # errors the device would hit or mis-read
+    notes: list = field(default_factory=list)
+    dac_key_migrated: bool = False
+
+
+class _Reader:
+    def __init__(self, buf: bytes):
+        self.buf = buf
+        self.pos = 0
+
+    def head(self) -> tuple[int, int, int]:
+        """(major type, additional info, argument); argument is -1 for indefinite length."""
+        if self.pos >= len(self.buf):
+            raise InvalidInput("partition", f"truncated CBOR at offset {self.pos}")
+        b = self.buf[self.pos]
+        self.pos += 1
+        major, ai = b >> 5, b & 0x1F
+        if ai < 24:
+            return major, ai, ai
+        if ai == 31:
+            return major, ai, -1
+        if ai > 27:
+            raise InvalidInput("partition", f"malformed CBOR head 0x{b:02x} at offset {self.pos - 1}")
+        n = 1 << (ai - 24)
+        if self.pos + n > len(self.buf):
+            raise InvalidInput("partition", f"truncated CBOR at offset {self.pos}")
+        arg = int.from_bytes(self.buf[self.pos : self.pos + n], "big")
+        self.pos += n
+        return major, ai, arg
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.buf):
+            raise InvalidInput("partition", f"truncated CBOR at offset {self.pos} (string of {n} bytes)")
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def item(self) -> Any:
+        """Decode one generic item with cbor2 and advance past it."""
+        import cbor2
+
+        fp = io.BytesIO(self.buf)
+        fp.seek(self.pos)
+        try:
+            value = cbor2.CBORDecoder(fp).decode()
+        except Exception as e:  # cbor2 raises several types for malformed input
+            raise InvalidInput("partition", f"malformed CBOR at offset {self.pos}: {e}") from None
+        self.pos = fp.tell()
+        return value
+
+
+def resolve_key(key: str) -> str | None:
+    """The known key the device parser matches ``key`` to (``strncmp(known, key, len(key))``)."""
+    for known in DEVICE_KEY_ORDER:
+        if known.startswith(key):
+            return known
+    return None
+
+
+def _json_level(value: Any, path: str) -> Any:
+    """Generic CBOR value to the JSON-level form (bytes become ``"hex:..."``)."""
+    if isinstance(value, (bytes, bytearray)):
+        return HEX_PREFIX + bytes(value).hex()
+    if isinstance(value, float):
+        raise InvalidInput(path, f"floating-point value {value!r} (the device parser rejects floats)")
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidInput(f"{path}.{k!r}", "map keys must be text strings")
+            out[k] = _json_level(v, f"{path}.{k}")
+        return out
+    if isinstance(value, list):
+        return [_json_level(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    raise InvalidInput(path, f"unsupported CBOR item {type(value).__name__}")
+
+
+def parse_partition(buf: bytes) -> Partition:
+    """Read a partition the way the device does; raise ``InvalidInput`` where the device parse fails."""
+    p = Partition()
+    if not buf:
+        raise InvalidInput("partition", "is empty")
+    if all(b == 0xFF for b in buf):
+        raise InvalidInput("partition", "is erased flash (all 0xFF): the device parse fails")
+    r = _Reader(bytes(buf))
+    major, ai, count = r.head()
+    if major == 6:
+        raise InvalidInput("partition", f"starts with CBOR tag {count}; the device parser rejects tagged data")
+    if major != 5:
+        raise InvalidInput("partition", f"must start with a CBOR map, found major type {major}")
+    if count == -1:
+        p.notes.append("indefinite-length map (accepted by the device)")
+    seen: dict[str, int] = {}
+    index = 0
+    while count == -1 or index < count:
+        if count == -1 and r.pos < len(r.buf) and r.buf[r.pos] == 0xFF:
+            r.pos += 1
+            break
+        key_offset = r.pos
+        kmajor, _, klen = r.head()
+        if kmajor != 3 or klen < 0:
+            p.problems.append(
+                f"key at offset {key_offset} is not a text string: the device stops parsing there and "
+                f"silently ignores every later key"
+            )
+            break
+        try:
+            key = r.take(klen).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput("partition", f"key at offset {key_offset} is not valid UTF-8") from None
+        index += 1
+        known = resolve_key(key)
+        p.raw_keys.append((key, known))
+        if known is not None and known != key:
+            p.problems.append(f"key {key!r} is a prefix of '{known}': the device reads it as '{known}'")
+        target = known or key
+        if target in seen:
+            p.problems.append(f"key {target!r} appears more than once: the device keeps the last value")
+        seen[target] = key_offset
+        spec = FIELD_SPECS.get(known) if known else None
+        value_offset = r.pos
+        if spec is None or spec.kind == "user":
+            value = r.item()
+            try:
+                p.doc[target] = _json_level(value, target)
+            except InvalidInput as e:
+                if spec is None:
+                    p.problems.append(f"unknown key {key!r}: {e.rule}")
+                    p.doc[target] = repr(value)
+                else:
+                    raise
+            continue
+        vmajor, vai, arg = r.head()
+        if spec.kind == "uint":
+            if vmajor != 0:
+                kind = {1: "a negative integer", 7: "a float or simple value"}.get(vmajor, f"CBOR major type {vmajor}")
+                raise InvalidInput(target, f"is {kind} at offset {value_offset}; the device expects an unsigned integer")
+            p.doc[target] = arg
+            continue
+        if vmajor != 2 or arg < 0:
+            kind = "a text string" if vmajor == 3 else f"CBOR major type {vmajor}"
+            if vmajor == 2:
+                kind = "an indefinite-length byte string"
+            raise InvalidInput(target, f"is {kind} at offset {value_offset}; the device expects a byte string")
+        raw = r.take(arg)
+        if spec.kind == "bytes":
+            p.doc[target] = HEX_PREFIX + raw.hex()
+            if target == "dac_key" and len(raw) == 32 and not any(raw):
+                p.dac_key_migrated = True
+                p.notes.append("dac_key is all zeros: the key was migrated to secure storage (PSA) on the device")
+        else:
+            if spec.kind == "date" and (len(raw) != 10 or not (raw[:4] + raw[5:7] + raw[8:]).isdigit()
+                                        or raw[4:5] != b"-" or raw[7:8] != b"-"):
+                raise InvalidInput("date", f"{raw!r} is not 10 bytes of the form DDDD-DD-DD; the device parse fails")
+            try:
+                p.doc[target] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidInput(target, "is not valid UTF-8 text") from None
+    p.cbor_length = r.pos
+    p.trailing = bytes(r.buf[r.pos :])
+    if p.trailing:
+        kinds = {0x00: "0x00", 0xFF: "0xFF (erased flash)"}
+        desc = ", ".join(sorted({kinds.get(b, "other") for b in p.trailing}))
+        p.notes.append(f"{len(p.trailing)} byte(s) after the map ({desc}); the device ignores them")
+    return p

@@ -1,0 +1,100 @@
+"""Loading keys and certificates given by the user (DER or PEM, SEC1 or PKCS#8, encrypted or not)."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from .errors import InvalidInput, OperationFailed
+from .fileio import read_bytes
+
+_PEM_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
+
+
+def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
+    """(label, DER) for every PEM block in ``data``."""
+    out = []
+    for m in _PEM_RE.finditer(data):
+        body = re.sub(rb"\s+", b"", m.group(2))
+        if b":" in m.group(2):  # RFC 1421 headers (legacy encrypted PEM): leave to cryptography
+            out.append((m.group(1).decode(), b""))
+            continue
+        try:
+            out.append((m.group(1).decode(), base64.b64decode(body, validate=True)))
+        except ValueError:
+            out.append((m.group(1).decode(), b""))
+    return out
+
+
+def looks_like_pem(data: bytes) -> bool:
+    return b"-----BEGIN " in data
+
+
+def load_certificate_der(path: str, what: str) -> bytes:
+    """A certificate file's DER bytes (a PEM file is converted)."""
+    data = read_bytes(path, what)
+    if looks_like_pem(data):
+        blocks = [der for label, der in pem_blocks(data) if label in ("CERTIFICATE", "X509 CERTIFICATE") and der]
+        if not blocks:
+            raise InvalidInput(what, f"'{path}' is PEM but holds no readable CERTIFICATE block")
+        data = blocks[0]
+    if len(data) < 2 or data[0] != 0x30:
+        raise InvalidInput(what, f"'{path}' is not a DER or PEM certificate")
+    return data
+
+
+def load_private_key(path: str, what: str, password: str | bytes | None = None):
+    """A ``cryptography`` private key from DER/PEM, SEC1/PKCS#8, optionally encrypted."""
+    from cryptography.hazmat.primitives import serialization
+
+    data = read_bytes(path, what)
+    pw = password.encode("utf-8") if isinstance(password, str) else password
+    loader = serialization.load_pem_private_key if looks_like_pem(data) else serialization.load_der_private_key
+    try:
+        return loader(data, password=pw)
+    except TypeError as e:
+        msg = str(e)
+        if "encrypted" in msg and pw is None:
+            raise InvalidInput(what, f"'{path}' is encrypted; give its password") from None
+        if "not encrypted" in msg:
+            raise InvalidInput(what, f"'{path}' is not encrypted, but a password was given") from None
+        raise InvalidInput(what, f"cannot load '{path}': {msg}") from None
+    except ValueError as e:
+        if pw is not None:
+            raise InvalidInput(what, f"cannot decrypt '{path}': wrong password or not a private key") from None
+        raise InvalidInput(what, f"'{path}' is not a DER or PEM private key ({_first_line(e)})") from None
+    except Exception as e:  # unsupported algorithms and similar
+        raise OperationFailed(f"{what}: cannot load '{path}': {_first_line(e)}") from None
+
+
+def check_p256(key, what: str, path: str = "") -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    where = f"'{path}' " if path else ""
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise InvalidInput(what, f"{where}holds a {_key_kind(key)} key; Matter needs an EC P-256 (prime256v1) key")
+    if key.curve.name != "secp256r1":
+        raise InvalidInput(what, f"{where}is on curve {key.curve.name}; Matter needs P-256 (prime256v1)")
+
+
+def load_p256_key(path: str, what: str, password: str | bytes | None = None):
+    key = load_private_key(path, what, password)
+    check_p256(key, what, path)
+    return key
+
+
+def raw_private_scalar(key) -> bytes:
+    """The 32-byte big-endian private scalar of a P-256 key."""
+    return key.private_numbers().private_value.to_bytes(32, "big")
+
+
+def _key_kind(key) -> str:
+    name = type(key).__name__
+    for kind in ("RSA", "DSA", "Ed25519", "Ed448", "X25519", "X448", "EllipticCurve"):
+        if kind in name:
+            return kind.replace("EllipticCurve", "EC")
+    return name
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]

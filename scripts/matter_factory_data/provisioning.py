@@ -1,0 +1,157 @@
+"""Deriving what the user did not give: test credentials (PAA/PAI/DAC), the CD, SDK test material."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import attestation
+from .errors import InvalidInput
+
+SDK_TEST_PAA = "credentials/test/attestation/Chip-Test-PAA-NoVID"
+SDK_TEST_CD_SIGNER = "credentials/test/certification-declaration/Chip-Test-CD-Signing"
+
+
+def find_matter_sdk() -> str | None:
+    """A Matter SDK checkout: ``CHIP_ROOT``, or the Zephyr ``connectedhomeip`` module directory."""
+    candidates = []
+    if os.environ.get("CHIP_ROOT"):
+        candidates.append(os.environ["CHIP_ROOT"])
+    if os.environ.get("ZEPHYR_CONNECTEDHOMEIP_MODULE_DIR"):
+        candidates.append(os.environ["ZEPHYR_CONNECTEDHOMEIP_MODULE_DIR"])
+    if os.environ.get("ZEPHYR_BASE"):
+        candidates.append(os.path.join(os.path.dirname(os.environ["ZEPHYR_BASE"]), "modules", "lib", "matter"))
+    for root in candidates:
+        if os.path.isfile(os.path.join(root, SDK_TEST_PAA + "-Cert.pem")):
+            return root
+    return None
+
+
+@dataclass
+class Credentials:
+    dac_cert: bytes
+    dac_key: Any
+    pai_cert: bytes
+    pai_key: Any = None
+    paa_cert: bytes | None = None
+    paa_key: Any = None
+    cd: bytes | None = None
+    files: list = field(default_factory=list)  # (path, bytes, secret)
+
+
+def load_ca(cert_path: str, key_path: str, what: str, password: str | None = None):
+    from .keys import load_certificate_der, load_p256_key
+
+    cert_der = load_certificate_der(cert_path, f"--{what}_cert")
+    cert = attestation.load_cert(cert_der, f"--{what}_cert")
+    key = load_p256_key(key_path, f"--{what}_key", password)
+    if not attestation.key_matches(cert, key):
+        raise InvalidInput(f"--{what}_key", f"'{key_path}' does not match the certificate '{cert_path}'")
+    return cert, key
+
+
+def resolve_paa(args: Any, report, vendor_id: int, not_before, outdir: str, files: list):
+    """The PAA fallback rule: given files; else the SDK's test PAA; else a fresh test PAA, written out."""
+    paa_cert_path = getattr(args, "paa_cert", None)
+    paa_key_path = getattr(args, "paa_key", None)
+    if bool(paa_cert_path) != bool(paa_key_path):
+        raise InvalidInput("--paa_cert/--paa_key", "give both or neither")
+    if paa_cert_path:
+        return load_ca(paa_cert_path, paa_key_path, "paa")
+    sdk = find_matter_sdk()
+    if sdk:
+        report.info(f"signing the PAI with the Matter SDK's test PAA ({sdk}/{SDK_TEST_PAA}-Cert.pem)")
+        return load_ca(os.path.join(sdk, SDK_TEST_PAA + "-Cert.pem"), os.path.join(sdk, SDK_TEST_PAA + "-Key.pem"), "paa")
+    key = attestation.generate_p256_key()
+    cert = attestation.issue_certificate(
+        "paa", "Matter Test PAA", key.public_key(), key, valid_from=not_before
+    )
+    _add_pair(files, outdir, "PAA", cert, key)
+    report.warn(
+        f"no --paa_cert/--paa_key and no Matter SDK checkout (CHIP_ROOT): generated a test PAA "
+        f"({os.path.join(outdir, 'PAA_cert.der')}); commissioners must trust it as a PAA root"
+    )
+    return cert, key
+
+
+def _add_pair(files: list, outdir: str, name: str, cert, key) -> None:
+    files.append((os.path.join(outdir, f"{name}_cert.der"), attestation.der(cert), False))
+    files.append((os.path.join(outdir, f"{name}_cert.pem"), attestation.pem(cert), False))
+    files.append((os.path.join(outdir, f"{name}_key.der"), attestation.key_der(key), True))
+    files.append((os.path.join(outdir, f"{name}_key.pem"), attestation.key_pem(key), True))
+
+
+def generated_credentials(args: Any, report, outdir: str) -> Credentials:
+    """``--gen_certs`` / ``--gen_cd`` of the generator, in-process."""
+    if args.vendor_id is None or args.product_id is None:
+        raise InvalidInput("--vendor_id/--product_id", "required to generate certificates")
+    if not args.date:
+        raise InvalidInput("--date", "required")
+    from .model import check_date
+
+    check_date(args.date, "--date")
+    start = attestation.date_start(args.date)
+    files: list = []
+    creds = Credentials(dac_cert=b"", dac_key=None, pai_cert=b"", files=files)
+    if args.gen_certs:
+        name = f"{args.vendor_name or ''}_{args.product_name or ''}".strip("_") or "Matter Device"
+        paa_cert, paa_key = resolve_paa(args, report, args.vendor_id, start, outdir, files)
+        pai_key = attestation.generate_p256_key()
+        pai = attestation.issue_certificate(
+            "pai", name[:64], pai_key.public_key(), paa_key, paa_cert, vid=args.vendor_id, valid_from=max(start, paa_cert.not_valid_before_utc)
+        )
+        dac_key = attestation.generate_p256_key()
+        dac = attestation.issue_certificate(
+            "dac", name[:64], dac_key.public_key(), pai_key, pai, vid=args.vendor_id, pid=args.product_id,
+            valid_from=max(start, pai.not_valid_before_utc),
+        )
+        _add_pair(files, outdir, "PAI", pai, pai_key)
+        _add_pair(files, outdir, "DAC", dac, dac_key)
+        creds.dac_cert, creds.dac_key, creds.pai_cert = attestation.der(dac), dac_key, attestation.der(pai)
+        creds.pai_key, creds.paa_cert, creds.paa_key = pai_key, attestation.der(paa_cert), paa_key
+        report.info(f"generated PAI and DAC certificates in {outdir}")
+    if args.gen_cd:
+        from . import cd as cdmod
+
+        signer_cert, signer_key = resolve_cd_signer(args, report, outdir, files)
+        content = cdmod.CDContent(
+            vendor_id=args.vendor_id,
+            product_ids=[args.product_id],
+            device_type_id=getattr(args, "device_type", 0) or 0,
+            certificate_id="FFFFFFFFFFFFFFFFFFF",
+            security_level=0,
+            security_information=0,
+            version_number=0xFFFF,
+            certification_type=args.cd_type,
+        )
+        creds.cd = cdmod.sign(content, signer_cert, signer_key)
+        files.append((os.path.join(outdir, "CD.der"), creds.cd, False))
+        report.info(f"generated {os.path.join(outdir, 'CD.der')}")
+    return creds
+
+
+def resolve_cd_signer(args: Any, report, outdir: str, files: list):
+    cert_path = getattr(args, "cd_signing_cert", None)
+    key_path = getattr(args, "cd_signing_key", None)
+    if bool(cert_path) != bool(key_path):
+        raise InvalidInput("--cd_signing_cert/--cd_signing_key", "give both or neither")
+    if cert_path:
+        return load_ca(cert_path, key_path, "cd_signing")
+    sdk = find_matter_sdk()
+    if sdk:
+        report.info(f"signing the CD with the Matter SDK's test CD signing key ({sdk}/{SDK_TEST_CD_SIGNER}-Key.pem)")
+        return load_ca(
+            os.path.join(sdk, SDK_TEST_CD_SIGNER + "-Cert.pem"), os.path.join(sdk, SDK_TEST_CD_SIGNER + "-Key.pem"), "cd_signing"
+        )
+    import datetime
+
+    key = attestation.generate_p256_key()
+    start = datetime.datetime(2021, 6, 28, tzinfo=datetime.timezone.utc)
+    cert = attestation.issue_certificate("paa", "Matter Test CD Signing Authority", key.public_key(), key, valid_from=start)
+    _add_pair(files, outdir, "CD_signing", cert, key)
+    report.warn(
+        "no --cd_signing_cert/--cd_signing_key and no Matter SDK checkout: signed the CD with a freshly generated "
+        "test key; commissioners will not trust this CD signer"
+    )
+    return cert, key
