@@ -412,11 +412,12 @@ def check_chain(
     return ChainReport(errors, deviations, notes)
 
 
-def check_factory_credentials(fd, dac_key_obj, report, strict: bool = False, paa_path: str | None = None) -> None:
-    """The chain checks run whenever factory data is generated from certificate files."""
+def check_factory_credentials(fd, dac_key_obj, report, strict: bool = False, paa_path: str | None = None,
+                              paa_der: bytes | None = None) -> None:
+    """The chain checks run whenever factory data is generated (from files or freshly issued)."""
     dac = load_cert(fd.dac_cert, "--dac_cert")
     pai = load_cert(fd.pai_cert, "--pai_cert")
-    paa = None
+    paa = load_cert(paa_der, "PAA") if paa_der else None
     if paa_path:
         from .keys import load_certificate_der
 

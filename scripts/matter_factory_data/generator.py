@@ -250,12 +250,13 @@ def generate(args: Any, report) -> WriteSet:
     dac_key_raw = keys.raw_private_scalar(dac_key_obj)
 
     fd = build_model(args, report, dac_key_raw, dac_cert, pai_cert)
-    if not args.gen_certs:
-        from . import attestation
+    from . import attestation
 
-        attestation.check_factory_credentials(
-            fd, dac_key_obj, report, strict=getattr(args, "strict", False), paa_path=getattr(args, "paa_cert", None)
-        )
+    attestation.check_factory_credentials(
+        fd, dac_key_obj, report, strict=getattr(args, "strict", False),
+        paa_path=None if args.gen_certs else getattr(args, "paa_cert", None),
+        paa_der=creds.paa_cert if args.gen_certs else None,
+    )
     for msg in fd.test_material_warnings():
         report.warn(msg)
     if fd.enable_key is None:

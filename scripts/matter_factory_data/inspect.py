@@ -72,24 +72,24 @@ def inspect_bytes(data: bytes, path: str = "<bytes>", offset: int | None = None,
     kind = kind or detect_kind(path, data)
     ins = Inspection(path=path, kind=kind, offset=offset)
     warn = ins.warnings.append
+    image = data
+    if kind == "hex":
+        ins.offset, image = image_from_hex(data, offset, path)
+    elif offset:
+        if offset >= len(data):
+            raise InvalidInput("--offset", f"0x{offset:x} is beyond the end of {path} ({len(data)} bytes)")
+        image = data[offset:]
+    ins.image_length = len(image)
     try:
         if kind == "json":
             from . import documents
 
             doc = documents.loads(data, path)
-            ins.image_length = len(data)
         else:
-            if kind == "hex":
-                ins.offset, image = image_from_hex(data, offset, path)
-            else:
-                image = data[offset or 0:] if offset else data
-            ins.image_length = len(image)
             part = nrfconnect.parse_partition(image)
             doc = part.doc
             ins.errors += part.problems
             ins.notes += part.notes
-            if part.dac_key_migrated:
-                pass
         ins.doc = doc
         fd = FactoryData.from_doc(doc)
         ins.model = fd
