@@ -7,10 +7,7 @@ Profiles follow the Matter specification (section 6.2) as the SDK checks them in
 from __future__ import annotations
 
 import datetime
-import hashlib
-import secrets
-from dataclasses import dataclass
-from typing import Any
+import hmac
 
 from .errors import InvalidInput
 
@@ -29,6 +26,8 @@ def _x509():
 
 def random_serial() -> int:
     """64 random bits with the top bit cleared (positive, at most 8 content bytes), never zero."""
+    import secrets
+
     while True:
         s = secrets.randbits(63)
         if s:
@@ -130,29 +129,40 @@ def issue_certificate(
     return builder.sign(signer_key, hashes.SHA256())
 
 
-# ---------------------------------------------------------------- reading
+# ---------------------------------------------------------------- reading (DER reader, see der.py)
 
 
 def load_cert(der_or_pem: bytes, what: str):
-    x509 = _x509()
+    """A ``der.Certificate`` from DER or PEM bytes."""
+    from .der import Certificate
+
+    data = der_or_pem
+    if b"-----BEGIN" in data:
+        from .keys import pem_blocks
+
+        blocks = [d for label, d in pem_blocks(data) if label in ("CERTIFICATE", "X509 CERTIFICATE") and d]
+        if not blocks:
+            raise InvalidInput(what, "PEM holds no readable CERTIFICATE block")
+        data = blocks[0]
     try:
-        if b"-----BEGIN" in der_or_pem:
-            return x509.load_pem_x509_certificate(der_or_pem)
-        return x509.load_der_x509_certificate(der_or_pem)
-    except ValueError as e:
-        raise InvalidInput(what, f"is not a readable X.509 certificate ({str(e).splitlines()[0]})") from None
+        return Certificate(bytes(data), what)
+    except InvalidInput as e:
+        raise InvalidInput(what, f"is not a readable X.509 certificate ({e.rule})") from None
+    except (ValueError, IndexError):
+        raise InvalidInput(what, "is not a readable X.509 certificate") from None
 
 
 def matter_ids(cert) -> tuple[int | None, int | None]:
     """(VID, PID) from the subject: Matter attributes, else the legacy ``Mvid:``/``Mpid:`` CN form."""
-    x509 = _x509()
+    from .der import OID_COMMON_NAME
+
     vid = pid = None
     for oid, attr_name in ((OID_VENDOR_ID, "vid"), (OID_PRODUCT_ID, "pid")):
-        attrs = cert.subject.get_attributes_for_oid(x509.ObjectIdentifier(oid))
-        if len(attrs) > 1:
-            raise InvalidInput("certificate subject", f"has {len(attrs)} {attr_name.upper()} attributes")
-        if attrs:
-            text = attrs[0].value
+        values = cert.subject.get(oid)
+        if len(values) > 1:
+            raise InvalidInput("certificate subject", f"has {len(values)} {attr_name.upper()} attributes")
+        if values:
+            text = values[0]
             if not (len(text) == 4 and all(c in "0123456789ABCDEF" for c in text)):
                 raise InvalidInput(
                     "certificate subject", f"{attr_name.upper()} {text!r} must be exactly 4 uppercase hex digits"
@@ -162,10 +172,8 @@ def matter_ids(cert) -> tuple[int | None, int | None]:
             else:
                 pid = int(text, 16)
     if vid is None and pid is None:
-        from cryptography.x509.oid import NameOID
-
-        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        cn = cns[0].value[:64] if cns else ""
+        cns = cert.subject.get(OID_COMMON_NAME)
+        cn = cns[0][:64] if cns else ""
         for marker in ("Mvid:", "Mpid:"):
             at = cn.find(marker)
             if at >= 0:
@@ -180,6 +188,9 @@ def matter_ids(cert) -> tuple[int | None, int | None]:
 
 
 def skid_of(cert) -> bytes | None:
+    """Subject key identifier of a ``der.Certificate`` or a ``cryptography`` certificate."""
+    if hasattr(cert, "skid"):
+        return cert.skid
     x509 = _x509()
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
@@ -188,6 +199,8 @@ def skid_of(cert) -> bytes | None:
 
 
 def akid_of(cert) -> bytes | None:
+    if hasattr(cert, "akid"):
+        return cert.akid
     x509 = _x509()
     try:
         return cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
@@ -195,71 +208,62 @@ def akid_of(cert) -> bytes | None:
         return None
 
 
-def profile_findings(cert, kind: str, der: bytes | None = None) -> tuple[list[str], list[str]]:
-    """(errors, deviations) of a certificate against its Matter profile.
+def profile_findings(cert, kind: str) -> tuple[list[str], list[str]]:
+    """(errors, deviations) of a ``der.Certificate`` against its Matter profile.
 
     Errors break attestation for certain (wrong key type, wrong signature algorithm); deviations are
     what a strict attestation verifier rejects and lenient ones may accept.
     """
-    x509 = _x509()
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import SignatureAlgorithmOID
+    from .der import OID_AKID, OID_BASIC_CONSTRAINTS, OID_EC_PUBLIC_KEY, OID_ECDSA_SHA256, OID_KEY_USAGE, OID_PRIME256V1, OID_SKID
 
     label = kind.upper()
     errors: list[str] = []
     dev: list[str] = []
-    pub = cert.public_key()
-    if not isinstance(pub, ec.EllipticCurvePublicKey) or pub.curve.name != "secp256r1":
-        kind_name = type(pub).__name__.replace("_", "")
-        errors.append(f"{label}: public key is {getattr(getattr(pub, 'curve', None), 'name', kind_name)}, not P-256")
-    if cert.signature_algorithm_oid != SignatureAlgorithmOID.ECDSA_WITH_SHA256:
-        errors.append(f"{label}: signature algorithm is {cert.signature_algorithm_oid._name}, not ecdsa-with-SHA256")
-    if cert.version != x509.Version.v3:
+    if cert.key_algorithm != OID_EC_PUBLIC_KEY:
+        errors.append(f"{label}: public key algorithm {cert.key_algorithm} is not EC; Matter needs P-256")
+    elif cert.key_curve != OID_PRIME256V1:
+        errors.append(f"{label}: public key curve {cert.key_curve} is not P-256 (prime256v1)")
+    if cert.signature_algorithm != OID_ECDSA_SHA256:
+        errors.append(f"{label}: signature algorithm {cert.signature_algorithm} is not ecdsa-with-SHA256")
+    elif cert.signature_algorithm_has_params:
+        dev.append(f"{label}: ecdsa-with-SHA256 must have absent parameters")
+    if cert.version != 3:
         dev.append(f"{label}: not an X.509 v3 certificate")
-    if cert.serial_number <= 0:
+    if cert.serial <= 0:
         dev.append(f"{label}: serial number must be positive")
-    if der is not None and len(der) > MAX_DER_LEN:
-        dev.append(f"{label}: DER is {len(der)} bytes, more than the {MAX_DER_LEN} a device stores")
-    exts = {e.oid.dotted_string: e for e in cert.extensions}
-    seen = [e.oid.dotted_string for e in cert.extensions]
-    for oid in set(seen):
+    if len(cert.der) > MAX_DER_LEN:
+        dev.append(f"{label}: DER is {len(cert.der)} bytes, more than the {MAX_DER_LEN} a device stores")
+    seen = [oid for oid, _, _ in cert.extensions]
+    for oid in sorted(set(seen)):
         if seen.count(oid) > 1:
             dev.append(f"{label}: extension {oid} appears more than once")
 
-    bc = exts.get(x509.ExtensionOID.BASIC_CONSTRAINTS.dotted_string)
-    if bc is None:
+    bc_ext = cert.extension(OID_BASIC_CONSTRAINTS)
+    if bc_ext is None:
         dev.append(f"{label}: basicConstraints extension missing")
     else:
-        if not bc.critical:
+        ca, path_len = cert.basic_constraints()
+        if not bc_ext[0]:
             dev.append(f"{label}: basicConstraints must be critical")
         if kind == "dac":
-            if bc.value.ca:
+            if ca:
                 dev.append(f"{label}: basicConstraints has cA=TRUE; a DAC must not be a CA")
-            if bc.value.path_length is not None:
+            if path_len is not None:
                 dev.append(f"{label}: basicConstraints must not carry pathLenConstraint")
         else:
-            if not bc.value.ca:
+            if not ca:
                 dev.append(f"{label}: basicConstraints must have cA=TRUE")
-            if kind == "pai" and bc.value.path_length != 0:
-                dev.append(f"{label}: basicConstraints pathLenConstraint is {bc.value.path_length}, must be 0")
-            if kind == "paa" and bc.value.path_length not in (None, 1):
-                dev.append(f"{label}: basicConstraints pathLenConstraint is {bc.value.path_length}, must be absent or 1")
-    ku = exts.get(x509.ExtensionOID.KEY_USAGE.dotted_string)
-    if ku is None:
+            if kind == "pai" and path_len != 0:
+                dev.append(f"{label}: basicConstraints pathLenConstraint is {path_len}, must be 0")
+            if kind == "paa" and path_len not in (None, 1):
+                dev.append(f"{label}: basicConstraints pathLenConstraint is {path_len}, must be absent or 1")
+    ku_ext = cert.extension(OID_KEY_USAGE)
+    if ku_ext is None:
         dev.append(f"{label}: keyUsage extension missing")
     else:
-        if not ku.critical:
+        if not ku_ext[0]:
             dev.append(f"{label}: keyUsage must be critical")
-        v = ku.value
-        bits = {
-            "digitalSignature": v.digital_signature, "nonRepudiation": v.content_commitment,
-            "keyEncipherment": v.key_encipherment, "dataEncipherment": v.data_encipherment,
-            "keyAgreement": v.key_agreement, "keyCertSign": v.key_cert_sign, "cRLSign": v.crl_sign,
-        }
-        if v.key_agreement:
-            bits["encipherOnly"] = v.encipher_only
-            bits["decipherOnly"] = v.decipher_only
-        on = {k for k, b in bits.items() if b}
+        on = cert.key_usage()
         if kind == "dac":
             if "digitalSignature" not in on:
                 dev.append(f"{label}: keyUsage lacks digitalSignature")
@@ -273,28 +277,27 @@ def profile_findings(cert, kind: str, der: bytes | None = None) -> tuple[list[st
             extra = sorted(on - {"keyCertSign", "cRLSign", "digitalSignature"})
             if extra:
                 dev.append(f"{label}: keyUsage has {', '.join(extra)}; a CA allows keyCertSign, cRLSign, digitalSignature")
-    ski = exts.get(x509.ExtensionOID.SUBJECT_KEY_IDENTIFIER.dotted_string)
+    ski = cert.extension(OID_SKID)
     if ski is None:
         dev.append(f"{label}: subjectKeyIdentifier extension missing")
     else:
-        if ski.critical:
+        if ski[0]:
             dev.append(f"{label}: subjectKeyIdentifier must not be critical")
-        if len(ski.value.digest) != 20:
-            dev.append(f"{label}: subjectKeyIdentifier is {len(ski.value.digest)} bytes, must be 20")
-    aki = exts.get(x509.ExtensionOID.AUTHORITY_KEY_IDENTIFIER.dotted_string)
+        if len(cert.skid or b"") != 20:
+            dev.append(f"{label}: subjectKeyIdentifier is {len(cert.skid or b'')} bytes, must be 20")
+    aki = cert.extension(OID_AKID)
     if aki is None:
         if kind != "paa":
             dev.append(f"{label}: authorityKeyIdentifier extension missing")
     else:
-        if aki.critical:
+        if aki[0]:
             dev.append(f"{label}: authorityKeyIdentifier must not be critical")
-        if aki.value.key_identifier is None or len(aki.value.key_identifier) != 20:
+        if cert.akid is None or len(cert.akid) != 20:
             dev.append(f"{label}: authorityKeyIdentifier must carry a 20-byte keyIdentifier")
     try:
         vid, pid = matter_ids(cert)
     except InvalidInput as e:
         dev.append(f"{label}: {e.rule}")
-        vid = pid = None
     else:
         if kind in ("pai", "dac") and vid is None:
             dev.append(f"{label}: subject has no Matter vendor ID (1.3.6.1.4.1.37244.2.1)")
@@ -306,28 +309,34 @@ def profile_findings(cert, kind: str, der: bytes | None = None) -> tuple[list[st
 
 
 def signed_by(cert, issuer) -> bool:
-    from cryptography.exceptions import InvalidSignature
+    return cert.is_signed_by(issuer)
 
-    try:
-        cert.verify_directly_issued_by(issuer)
-        return True
-    except (ValueError, TypeError, InvalidSignature):
-        return False
+
+def public_point(scalar: int) -> bytes:
+    """The uncompressed P-256 point of a private scalar."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    n = ec.derive_private_key(scalar, ec.SECP256R1()).public_key().public_numbers()
+    return b"\x04" + n.x.to_bytes(32, "big") + n.y.to_bytes(32, "big")
 
 
 def key_matches(cert, private_key) -> bool:
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    """Does ``private_key`` (a scalar or a ``cryptography`` key) belong to ``cert``'s public key?"""
+    scalar = private_key if isinstance(private_key, int) else private_key.private_numbers().private_value
+    if hasattr(cert, "public_key_bytes"):
+        point = cert.public_key_bytes
+    else:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    a = cert.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-    b = private_key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-    return secrets.compare_digest(a, b)
+        point = cert.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    return hmac.compare_digest(public_point(scalar), point)
 
 
-@dataclass
 class ChainReport:
-    errors: list
-    deviations: list
-    notes: list
+    def __init__(self, errors: list, deviations: list, notes: list):
+        self.errors = errors
+        self.deviations = deviations
+        self.notes = notes
 
     def raise_or_warn(self, warn, strict: bool) -> None:
         if self.errors:
@@ -349,37 +358,40 @@ def check_chain(
     product_id: int | None = None,
     manufacturing_date: str | None = None,
     now: datetime.datetime | None = None,
-    ders: dict | None = None,
 ) -> ChainReport:
-    """What breaks attestation (errors) and what deviates from the profiles (deviations)."""
+    """What breaks attestation (errors) and what deviates from the profiles (deviations).
+
+    ``dac``, ``pai``, ``paa`` are ``der.Certificate``; ``dac_key`` a private scalar or ``cryptography`` key.
+    """
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    ders = ders or {}
     errors: list[str] = []
     deviations: list[str] = []
     notes: list[str] = []
     for cert, kind in ((dac, "dac"), (pai, "pai"), (paa, "paa")):
         if cert is None:
             continue
-        e, d = profile_findings(cert, kind, ders.get(kind))
+        e, d = profile_findings(cert, kind)
         errors += e
         deviations += d
+    if errors:
+        return ChainReport(errors, deviations, notes)
     if dac_key is not None and not key_matches(dac, dac_key):
         errors.append("DAC key does not match the DAC certificate's public key")
     if not signed_by(dac, pai):
         errors.append("DAC is not signed by the PAI (signature check failed)")
     elif dac.issuer != pai.subject:
         errors.append("DAC issuer name differs from the PAI subject")
-    if akid_of(dac) is not None and skid_of(pai) is not None and akid_of(dac) != skid_of(pai):
+    if dac.akid is not None and pai.skid is not None and dac.akid != pai.skid:
         deviations.append("DAC authorityKeyIdentifier differs from the PAI subjectKeyIdentifier")
     if paa is not None:
         if not signed_by(pai, paa):
             errors.append("PAI is not signed by the PAA (signature check failed)")
-        if akid_of(pai) is not None and skid_of(paa) is not None and akid_of(pai) != skid_of(paa):
+        if pai.akid is not None and paa.skid is not None and pai.akid != paa.skid:
             deviations.append("PAI authorityKeyIdentifier differs from the PAA subjectKeyIdentifier")
     try:
         dac_vid, dac_pid = matter_ids(dac)
         pai_vid, pai_pid = matter_ids(pai)
-        paa_vid, paa_pid = matter_ids(paa) if paa is not None else (None, None)
+        paa_vid, _ = matter_ids(paa) if paa is not None else (None, None)
     except InvalidInput as e:
         errors.append(e.rule)
     else:
@@ -393,26 +405,25 @@ def check_chain(
             errors.append(f"vendor_id 0x{vendor_id:04X} differs from the DAC vendor ID 0x{dac_vid:04X}")
         if product_id is not None and dac_pid is not None and dac_pid != product_id:
             errors.append(f"product_id 0x{product_id:04X} differs from the DAC product ID 0x{dac_pid:04X}")
-    for cert, label in ((dac, "DAC"), (pai, "PAI")):
-        if cert.not_valid_after_utc < now:
-            errors.append(f"{label} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC")
-    if paa is not None and paa.not_valid_after_utc < now:
-        errors.append(f"PAA expired on {paa.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC")
+    for cert, label in ((dac, "DAC"), (pai, "PAI"), (paa, "PAA")):
+        if cert is not None and cert.not_after < now:
+            errors.append(f"{label} expired on {cert.not_after:%Y-%m-%d %H:%M:%S} UTC")
     for issuer, label in ((pai, "PAI"), (paa, "PAA")):
-        if issuer is not None and not issuer.not_valid_before_utc <= dac.not_valid_before_utc <= issuer.not_valid_after_utc:
-            deviations.append(f"{label} is not valid at the DAC's notBefore ({dac.not_valid_before_utc:%Y-%m-%d})")
-    if dac.not_valid_before_utc > now:
-        notes.append(f"DAC is not valid yet (notBefore {dac.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC)")
+        if issuer is not None and not issuer.not_before <= dac.not_before <= issuer.not_after:
+            deviations.append(f"{label} is not valid at the DAC's notBefore ({dac.not_before:%Y-%m-%d})")
+    if dac.not_before > now:
+        notes.append(f"DAC is not valid yet (notBefore {dac.not_before:%Y-%m-%d %H:%M:%S} UTC)")
     if manufacturing_date:
-        mfg = datetime.datetime.fromisoformat(manufacturing_date).replace(tzinfo=datetime.timezone.utc)
-        if dac.not_valid_before_utc > mfg + datetime.timedelta(days=1):
+        y, m, d = (int(x) for x in manufacturing_date.split("-"))
+        mfg = datetime.datetime(y, m, d, tzinfo=datetime.timezone.utc)
+        if dac.not_before > mfg + datetime.timedelta(days=1):
             notes.append(
-                f"DAC notBefore {dac.not_valid_before_utc:%Y-%m-%d} is later than the manufacturing date {manufacturing_date}"
+                f"DAC notBefore {dac.not_before:%Y-%m-%d} is later than the manufacturing date {manufacturing_date}"
             )
     return ChainReport(errors, deviations, notes)
 
 
-def check_factory_credentials(fd, dac_key_obj, report, strict: bool = False, paa_path: str | None = None,
+def check_factory_credentials(fd, dac_key, report, strict: bool = False, paa_path: str | None = None,
                               paa_der: bytes | None = None) -> None:
     """The chain checks run whenever factory data is generated (from files or freshly issued)."""
     dac = load_cert(fd.dac_cert, "--dac_cert")
@@ -422,14 +433,13 @@ def check_factory_credentials(fd, dac_key_obj, report, strict: bool = False, paa
         from .keys import load_certificate_der
 
         paa = load_cert(load_certificate_der(paa_path, "--paa_cert"), "--paa_cert")
-    result = check_chain(
-        dac, pai, paa, dac_key_obj, fd.vendor_id, fd.product_id, fd.date,
-        ders={"dac": fd.dac_cert, "pai": fd.pai_cert},
-    )
+    result = check_chain(dac, pai, paa, dac_key, fd.vendor_id, fd.product_id, fd.date)
     result.raise_or_warn(report.warn, strict)
 
 
 def sha256_hex(data: bytes) -> str:
+    import hashlib
+
     return hashlib.sha256(data).hexdigest()
 
 

@@ -7,8 +7,6 @@ them were produced, so a failed run creates or truncates nothing.
 from __future__ import annotations
 
 import os
-import tempfile
-from dataclasses import dataclass, field
 
 from .errors import OperationFailed
 
@@ -27,6 +25,17 @@ def read_bytes(path: str, what: str) -> bytes:
         raise OperationFailed(f"{what}: cannot read '{path}': {e.strerror or e}") from None
 
 
+def _create_temp(directory: str, name: str) -> tuple[int, str]:
+    """A new file next to the destination, readable by the owner only until it is complete."""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise OSError(f"cannot create a temporary file in {directory}")
+
+
 def _default_mode(secret: bool) -> int:
     if secret:
         return SECRET_MODE
@@ -40,7 +49,6 @@ def write_atomic(path: str, data: bytes, secret: bool = False) -> None:
     WriteSet(overwrite=True).add(path, data, secret).commit()
 
 
-@dataclass
 class WriteSet:
     """A group of outputs written all-or-nothing.
 
@@ -49,8 +57,9 @@ class WriteSet:
     temporary file next to its destination, then renames them all.
     """
 
-    overwrite: bool = False
-    files: list[tuple[str, bytes, bool]] = field(default_factory=list)
+    def __init__(self, overwrite: bool = False):
+        self.overwrite = overwrite
+        self.files: list[tuple[str, bytes, bool]] = []
 
     def add(self, path: str, data: bytes, secret: bool = False) -> "WriteSet":
         self.files.append((path, bytes(data), secret))
@@ -76,7 +85,7 @@ class WriteSet:
                     os.makedirs(directory, exist_ok=True)
                 elif not os.path.isdir(directory):
                     raise OperationFailed(f"output '{path}': directory '{directory}' does not exist")
-                fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+                fd, tmp = _create_temp(directory, os.path.basename(path))
                 staged.append((tmp, path))
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)

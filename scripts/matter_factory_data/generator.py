@@ -9,8 +9,6 @@ the terminator byte, ``--offset 0`` works, certificates and CDs are made in-proc
 from __future__ import annotations
 
 import os
-import secrets
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import spake2p
@@ -29,17 +27,6 @@ KNOWN_SCHEMA_SHA256 = {
     # the nRF Connect SDK's nrfconnect_factory_data.schema (NCS 2.6 .. master)
     "99974bd9f44b5079d072c855a4d6198e3201e7d0c53b23a0b8d7ce1f22cb4866",
 }
-
-
-@dataclass
-class Outputs:
-    prefix: str
-    json_text: str = ""
-    cbor: bytes | None = None
-    hex_text: bytes | None = None
-    onboarding_txt: str | None = None
-    onboarding_png: bytes | None = None
-    extra_files: list = field(default_factory=list)  # (path, bytes, secret)
 
 
 def output_prefix(output: str) -> str:
@@ -144,6 +131,8 @@ def build_model(args: Any, report, dac_key_raw: bytes, dac_cert: bytes, pai_cert
         fd.rd_uid = bytes.fromhex(args.rd_uid)
         fd.hex_text["rd_uid"] = args.rd_uid
     elif args.generate_rd_uid:
+        import secrets
+
         fd.rd_uid = secrets.token_bytes(16)
         report.info("generated a random 16-byte rd_uid (rotating device ID unique ID); it is stored in the factory data")
         report.debug(f"rd_uid: {fd.rd_uid.hex()}")
@@ -246,8 +235,10 @@ def generate(args: Any, report) -> WriteSet:
             raise InvalidInput(", ".join(missing), "required (or use --gen_certs to generate test certificates)")
         dac_cert = keys.load_certificate_der(args.dac_cert, "--dac_cert")
         pai_cert = keys.load_certificate_der(args.pai_cert, "--pai_cert")
-        dac_key_obj = keys.load_p256_key(args.dac_key, "--dac_key", args.dac_key_password)
-    dac_key_raw = keys.raw_private_scalar(dac_key_obj)
+        dac_key_obj = keys.load_dac_scalar(args.dac_key, "--dac_key", args.dac_key_password)
+    if not isinstance(dac_key_obj, int):
+        dac_key_obj = dac_key_obj.private_numbers().private_value
+    dac_key_raw = dac_key_obj.to_bytes(32, "big")
 
     fd = build_model(args, report, dac_key_raw, dac_cert, pai_cert)
     from . import attestation

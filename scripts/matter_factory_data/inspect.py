@@ -108,23 +108,19 @@ def _check_credentials(fd: FactoryData, ins: Inspection) -> None:
     migrated = fd.dac_key is not None and not any(fd.dac_key)
     dac_key = None
     if fd.dac_key and not migrated:
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        value = int.from_bytes(fd.dac_key, "big")
         from .spake2p import P256_ORDER
 
-        if not 0 < value < P256_ORDER:
+        dac_key = int.from_bytes(fd.dac_key, "big")
+        if not 0 < dac_key < P256_ORDER:
             ins.errors.append("dac_key: not a valid P-256 private scalar")
             return
-        dac_key = ec.derive_private_key(value, ec.SECP256R1())
     try:
         dac = attestation.load_cert(fd.dac_cert, "dac_cert")
         pai = attestation.load_cert(fd.pai_cert, "pai_cert")
     except InvalidInput as e:
         ins.errors.append(str(e))
         return
-    result = attestation.check_chain(dac, pai, None, dac_key, fd.vendor_id, fd.product_id, fd.date,
-                                     ders={"dac": fd.dac_cert, "pai": fd.pai_cert})
+    result = attestation.check_chain(dac, pai, None, dac_key, fd.vendor_id, fd.product_id, fd.date)
     ins.errors += result.errors
     ins.warnings += result.deviations + result.notes
 

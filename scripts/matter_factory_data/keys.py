@@ -98,3 +98,24 @@ def _key_kind(key) -> str:
 
 def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def load_dac_scalar(path: str, what: str, password: str | bytes | None = None) -> int:
+    """The private scalar of a P-256 key file.
+
+    Unencrypted SEC1/PKCS#8 keys (DER or PEM) are read directly; anything else (encrypted, other curves or
+    key types) goes through ``cryptography``, which also gives the precise error.
+    """
+    if password is None:
+        from .der import ec_private_scalar
+
+        data = read_bytes(path, what)
+        candidates = [data]
+        if looks_like_pem(data):
+            candidates = [der for label, der in pem_blocks(data) if label in ("EC PRIVATE KEY", "PRIVATE KEY") and der]
+        for der in candidates:
+            scalar = ec_private_scalar(der, what)
+            if scalar is not None:
+                return scalar
+    key = load_p256_key(path, what, password)
+    return key.private_numbers().private_value

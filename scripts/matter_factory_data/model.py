@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable
 
 from . import spake2p
@@ -54,13 +53,17 @@ TEST_VENDOR_IDS = range(0xFFF1, 0xFFF5)
 DEVICE_RD_UID_DEFAULT_MAX = 16
 
 
-@dataclass(frozen=True)
 class Spec:
-    kind: str  # "uint", "text", "bytes", "date", "user"
-    required: bool = False
-    lo: int | None = None  # uint: minimum value; text/bytes: minimum length (bytes)
-    hi: int | None = None  # uint: maximum value; text/bytes: maximum length (bytes)
-    note: str = ""
+    """A field's kind ("uint", "text", "bytes", "date", "user"), whether it is required, and its bounds:
+    the value range for uint, the length in bytes for text and bytes."""
+
+    __slots__ = ("kind", "required", "lo", "hi")
+
+    def __init__(self, kind: str, required: bool = False, lo: int | None = None, hi: int | None = None):
+        self.kind = kind
+        self.required = required
+        self.lo = lo
+        self.hi = hi
 
 
 FIELD_SPECS: dict[str, Spec] = {
@@ -139,40 +142,36 @@ def is_prefix_key(key: str) -> str | None:
     return None
 
 
-@dataclass
 class FactoryData:
-    sn: str | None = None
-    vendor_id: int | None = None
-    product_id: int | None = None
-    vendor_name: str | None = None
-    product_name: str | None = None
-    date: str | None = None
-    hw_ver: int | None = None
-    hw_ver_str: str | None = None
-    dac_cert: bytes | None = None
-    dac_key: bytes | None = None
-    pai_cert: bytes | None = None
-    spake2_it: int | None = None
-    spake2_salt: bytes | None = None
-    spake2_verifier: bytes | None = None
-    discriminator: int | None = None
-    version: int = FACTORY_DATA_VERSION
-    product_label: str | None = None
-    product_url: str | None = None
-    part_number: str | None = None
-    sw_ver_str: str | None = None
-    passcode: int | None = None
-    rd_uid: bytes | None = None
-    enable_key: bytes | None = None
-    product_finish: int | None = None
-    primary_color: int | None = None
-    user: dict | None = None
-    # Unknown top-level keys, kept as their JSON values.
-    extra: dict = field(default_factory=dict)
-    # Key order of the source document (None: the generator's order).
-    order: tuple | None = field(default=None, compare=False)
-    # Hex text of byte fields as the user typed it (the reference keeps its case in JSON).
-    hex_text: dict = field(default_factory=dict, compare=False)
+    """Every nRF Connect factory data field (None when absent), plus:
+
+    ``extra``: unknown top-level keys with their JSON values; ``order``: the key order of the source
+    document (None: the generator's order); ``hex_text``: byte fields' hex text as the user typed it
+    (the reference keeps its case in the JSON). Equality compares the fields and ``extra`` only.
+    """
+
+    __slots__ = tuple(FIELD_SPECS) + ("extra", "order", "hex_text")
+
+    def __init__(self, **values: Any):
+        for name in FIELD_SPECS:
+            setattr(self, name, None)
+        self.version = FACTORY_DATA_VERSION
+        self.extra: dict = {}
+        self.order: tuple | None = None
+        self.hex_text: dict = {}
+        for name, value in values.items():
+            if name not in self.__slots__:
+                raise TypeError(f"FactoryData has no field {name!r}")
+            setattr(self, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FactoryData):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in FIELD_SPECS) and self.extra == other.extra
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in FIELD_SPECS if getattr(self, n) is not None)
+        return f"FactoryData({shown})"
 
     # ------------------------------------------------------------ access
 
@@ -414,4 +413,4 @@ def _text_bytes(value: str, name: str) -> bytes:
 
 
 def field_names() -> Iterable[str]:
-    return [f.name for f in fields(FactoryData) if f.name in FIELD_SPECS]
+    return list(FIELD_SPECS)

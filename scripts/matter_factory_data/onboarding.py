@@ -6,8 +6,6 @@ rendezvous 8, discriminator 12, passcode 27, padding 4; optional TLV bytes follo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .errors import InvalidInput
 from .spake2p import INVALID_PASSCODES, MAX_PASSCODE
 
@@ -88,18 +86,34 @@ def verhoeff_valid(code: str) -> bool:
 # ---------------------------------------------------------------- payload
 
 
-@dataclass
 class SetupPayload:
-    vendor_id: int
-    product_id: int
-    discriminator: int
-    passcode: int
-    flow: int = 0
-    rendezvous: int | None = 2
-    version: int = 0
-    short_discriminator: bool = False  # True when parsed from a manual code (upper 4 bits only)
-    tlv: bytes = b""
-    extra: dict = field(default_factory=dict)
+    """The fields of an onboarding payload. ``short_discriminator`` is True when parsed from a manual code
+    (which carries only the upper 4 bits of the discriminator)."""
+
+    __slots__ = ("vendor_id", "product_id", "discriminator", "passcode", "flow", "rendezvous", "version",
+                 "short_discriminator", "tlv", "extra")
+
+    def __init__(self, vendor_id: int, product_id: int, discriminator: int, passcode: int, flow: int = 0,
+                 rendezvous: int | None = 2, version: int = 0, short_discriminator: bool = False, tlv: bytes = b"",
+                 extra: dict | None = None):
+        self.vendor_id = vendor_id
+        self.product_id = product_id
+        self.discriminator = discriminator
+        self.passcode = passcode
+        self.flow = flow
+        self.rendezvous = rendezvous
+        self.version = version
+        self.short_discriminator = short_discriminator
+        self.tlv = tlv
+        self.extra = extra if extra is not None else {}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SetupPayload):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __repr__(self) -> str:
+        return "SetupPayload(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
 
     def to_dict(self) -> dict:
         d = {

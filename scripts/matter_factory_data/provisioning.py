@@ -44,7 +44,10 @@ def load_ca(cert_path: str, key_path: str, what: str, password: str | None = Non
     from .keys import load_certificate_der, load_p256_key
 
     cert_der = load_certificate_der(cert_path, f"--{what}_cert")
-    cert = attestation.load_cert(cert_der, f"--{what}_cert")
+    attestation.load_cert(cert_der, f"--{what}_cert")  # readable, with a precise error if not
+    from cryptography import x509
+
+    cert = x509.load_der_x509_certificate(cert_der)
     key = load_p256_key(key_path, f"--{what}_key", password)
     if not attestation.key_matches(cert, key):
         raise InvalidInput(f"--{what}_key", f"'{key_path}' does not match the certificate '{cert_path}'")

@@ -1,15 +1,341 @@
-"""QR code images for onboarding payloads (PNG)."""
+"""QR code images for onboarding payloads: a small QR encoder (ISO/IEC 18004, error correction M,
+versions 1-10) and a 1-bit PNG writer.
+
+Onboarding payloads (``MT:`` + Base38) are QR alphanumeric text of 22 characters, or a little more with
+optional TLV data; versions 1-10 hold up to 311 such characters. Longer text falls back to ``segno``.
+Writing the matrix here keeps a single-device run free of the image stack (segno imports its writers,
+urllib and xml at start-up); tests check the matrices against segno's for every mask.
+"""
 
 from __future__ import annotations
 
-import io
+import re
+import struct
+import zlib
+
+ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+_ALNUM_INDEX = {c: i for i, c in enumerate(ALNUM)}
+
+# Error correction level M: (EC codewords per block, [(block count, data codewords per block), ...]).
+_EC_M = {
+    1: (10, [(1, 16)]), 2: (16, [(1, 28)]), 3: (26, [(1, 44)]), 4: (18, [(2, 32)]), 5: (24, [(2, 43)]),
+    6: (16, [(4, 27)]), 7: (18, [(4, 31)]), 8: (22, [(2, 38), (2, 39)]), 9: (22, [(3, 36), (2, 37)]),
+    10: (26, [(4, 43), (1, 44)]),
+}
+_ALIGNMENT = {1: [], 2: [6, 18], 3: [6, 22], 4: [6, 26], 5: [6, 30], 6: [6, 34], 7: [6, 22, 38], 8: [6, 24, 42],
+              9: [6, 26, 46], 10: [6, 28, 50]}
+MAX_VERSION = max(_EC_M)
+_FORMAT_BITS_M = 0  # ECC level M
+
+# ---------------------------------------------------------------- Reed-Solomon over GF(256), poly 0x11D
+
+_EXP = [0] * 512
+_LOG = [0] * 256
+_x = 1
+for _i in range(255):
+    _EXP[_i] = _x
+    _LOG[_x] = _i
+    _x <<= 1
+    if _x & 0x100:
+        _x ^= 0x11D
+for _i in range(255, 512):
+    _EXP[_i] = _EXP[_i - 255]
+
+
+def _gf_mul(a: int, b: int) -> int:
+    if a == 0 or b == 0:
+        return 0
+    return _EXP[_LOG[a] + _LOG[b]]
+
+
+def _rs_divisor(degree: int) -> list[int]:
+    """Coefficients of prod(x - a^i), i < degree, highest power first, leading 1 dropped."""
+    result = [0] * (degree - 1) + [1]
+    root = 1
+    for _ in range(degree):
+        for j in range(degree):
+            result[j] = _gf_mul(result[j], root)
+            if j + 1 < degree:
+                result[j] ^= result[j + 1]
+        root = _gf_mul(root, 2)
+    return result
+
+
+def _rs_remainder(data: list[int], divisor: list[int]) -> list[int]:
+    result = [0] * len(divisor)
+    log_div = [_LOG[c] if c else None for c in divisor]
+    for b in data:
+        factor = b ^ result.pop(0)
+        result.append(0)
+        if factor:
+            lf = _LOG[factor]
+            for i, lc in enumerate(log_div):
+                if lc is not None:
+                    result[i] ^= _EXP[lc + lf]
+    return result
+
+
+# ---------------------------------------------------------------- data encoding
+
+
+def _data_capacity(version: int) -> int:
+    return sum(n * k for n, k in _EC_M[version][1])
+
+
+def _segment_bits(text: str, version: int) -> str | None:
+    if all(c in _ALNUM_INDEX for c in text):
+        count_bits = 9 if version <= 9 else 11
+        bits = ["0010", format(len(text), f"0{count_bits}b")]
+        for i in range(0, len(text) - 1, 2):
+            bits.append(format(_ALNUM_INDEX[text[i]] * 45 + _ALNUM_INDEX[text[i + 1]], "011b"))
+        if len(text) % 2:
+            bits.append(format(_ALNUM_INDEX[text[-1]], "06b"))
+    else:
+        raw = text.encode("utf-8")
+        count_bits = 8 if version <= 9 else 16
+        bits = ["0100", format(len(raw), f"0{count_bits}b")] + [format(b, "08b") for b in raw]
+    out = "".join(bits)
+    if len(out) > _data_capacity(version) * 8:
+        return None
+    return out
+
+
+def _codewords(text: str) -> tuple[int, list[int]]:
+    for version in range(1, MAX_VERSION + 1):
+        bits = _segment_bits(text, version)
+        if bits is not None:
+            break
+    else:
+        raise ValueError("text too long for QR versions 1-10 at error correction M")
+    capacity = _data_capacity(version) * 8
+    bits += "0" * min(4, capacity - len(bits))
+    bits += "0" * (-len(bits) % 8)
+    data = [int(bits[i : i + 8], 2) for i in range(0, len(bits), 8)]
+    pad = 0xEC
+    while len(data) < capacity // 8:
+        data.append(pad)
+        pad ^= 0xEC ^ 0x11
+    ec_len, groups = _EC_M[version]
+    divisor = _rs_divisor(ec_len)
+    blocks, ecs, pos = [], [], 0
+    for count, size in groups:
+        for _ in range(count):
+            block = data[pos : pos + size]
+            pos += size
+            blocks.append(block)
+            ecs.append(_rs_remainder(block, divisor))
+    out = []
+    for i in range(max(len(b) for b in blocks)):
+        out += [b[i] for b in blocks if i < len(b)]
+    for i in range(ec_len):
+        out += [e[i] for e in ecs]
+    return version, out
+
+
+# ---------------------------------------------------------------- matrix
+
+
+def _format_bits(mask: int) -> int:
+    data = _FORMAT_BITS_M << 3 | mask
+    rem = data
+    for _ in range(10):
+        rem = (rem << 1) ^ ((rem >> 9) * 0x537)
+    return (data << 10 | rem) ^ 0x5412
+
+
+def _version_bits(version: int) -> int:
+    rem = version
+    for _ in range(12):
+        rem = (rem << 1) ^ ((rem >> 11) * 0x1F25)
+    return version << 12 | rem
+
+
+_MASKS = (
+    lambda x, y: (x + y) % 2 == 0,
+    lambda x, y: y % 2 == 0,
+    lambda x, y: x % 3 == 0,
+    lambda x, y: (x + y) % 3 == 0,
+    lambda x, y: (x // 3 + y // 2) % 2 == 0,
+    lambda x, y: x * y % 2 + x * y % 3 == 0,
+    lambda x, y: (x * y % 2 + x * y % 3) % 2 == 0,
+    lambda x, y: ((x + y) % 2 + x * y % 3) % 2 == 0,
+)
+
+
+class _Matrix:
+    def __init__(self, version: int):
+        self.version = version
+        self.size = size = version * 4 + 17
+        self.dark = [[False] * size for _ in range(size)]
+        self.func = [[False] * size for _ in range(size)]
+        self._function_patterns()
+
+    def set(self, x: int, y: int, dark: bool) -> None:
+        self.dark[y][x] = dark
+        self.func[y][x] = True
+
+    def _function_patterns(self) -> None:
+        size = self.size
+        for i in range(size):
+            self.set(6, i, i % 2 == 0)
+            self.set(i, 6, i % 2 == 0)
+        for cx, cy in ((3, 3), (size - 4, 3), (3, size - 4)):
+            for dy in range(-4, 5):
+                for dx in range(-4, 5):
+                    x, y = cx + dx, cy + dy
+                    if 0 <= x < size and 0 <= y < size:
+                        d = max(abs(dx), abs(dy))
+                        self.set(x, y, d not in (2, 4))
+        positions = _ALIGNMENT[self.version]
+        last = len(positions) - 1
+        for i, px in enumerate(positions):
+            for j, py in enumerate(positions):
+                if (i, j) in ((0, 0), (0, last), (last, 0)):
+                    continue
+                for dy in range(-2, 3):
+                    for dx in range(-2, 3):
+                        self.set(px + dx, py + dy, max(abs(dx), abs(dy)) != 1)
+        self._draw_format(0)  # reserve the format areas
+        if self.version >= 7:
+            bits = _version_bits(self.version)
+            for i in range(18):
+                bit = (bits >> i) & 1 == 1
+                a, b = size - 11 + i % 3, i // 3
+                self.set(a, b, bit)
+                self.set(b, a, bit)
+
+    def _draw_format(self, mask: int) -> None:
+        size = self.size
+        bits = _format_bits(mask)
+
+        def bit(i: int) -> bool:
+            return (bits >> i) & 1 == 1
+
+        for i in range(6):
+            self.set(8, i, bit(i))
+        self.set(8, 7, bit(6))
+        self.set(8, 8, bit(7))
+        self.set(7, 8, bit(8))
+        for i in range(9, 15):
+            self.set(14 - i, 8, bit(i))
+        for i in range(8):
+            self.set(size - 1 - i, 8, bit(i))
+        for i in range(8, 15):
+            self.set(8, size - 15 + i, bit(i))
+        self.set(8, size - 8, True)
+
+    def place(self, codewords: list[int]) -> None:
+        size = self.size
+        total = len(codewords) * 8
+        i = 0
+        right = size - 1
+        while right >= 1:
+            if right == 6:
+                right = 5
+            upward = ((right + 1) & 2) == 0
+            for vert in range(size):
+                y = size - 1 - vert if upward else vert
+                for x in (right, right - 1):
+                    if not self.func[y][x] and i < total:
+                        self.dark[y][x] = (codewords[i >> 3] >> (7 - (i & 7))) & 1 == 1
+                        i += 1
+            right -= 2
+
+    def masked(self, mask: int) -> list[list[bool]]:
+        fn = _MASKS[mask]
+        self._draw_format(mask)
+        out = []
+        for y in range(self.size):
+            row = self.dark[y]
+            frow = self.func[y]
+            out.append([row[x] ^ (not frow[x] and fn(x, y)) for x in range(self.size)])
+        return out
+
+
+_RUN5 = re.compile(r"0{5,}|1{5,}")
+
+
+def penalty(modules: list[list[bool]]) -> int:
+    """The four penalty rules of ISO/IEC 18004 section 7.8.3."""
+    rows = ["".join("1" if m else "0" for m in row) for row in modules]
+    cols = ["".join(col) for col in zip(*rows)]
+    score = 0
+    for line in rows + cols:
+        for m in _RUN5.finditer(line):
+            score += 3 + (m.end() - m.start() - 5)
+        padded = "0000" + line + "0000"
+        for pat in ("10111010000", "00001011101"):
+            start = padded.find(pat)
+            while start != -1:
+                score += 40
+                start = padded.find(pat, start + 1)
+    for a, b in zip(rows, rows[1:]):
+        for x in range(len(a) - 1):
+            c = a[x]
+            if c == a[x + 1] == b[x] == b[x + 1]:
+                score += 3
+    dark = sum(r.count("1") for r in rows)
+    total = len(rows) * len(rows)
+    score += 10 * (abs(dark * 20 - total * 10) // total)
+    return score
+
+
+def qr_matrix(text: str, mask: int | None = None) -> list[list[bool]]:
+    """The module matrix (True = dark) of ``text`` at error correction M; the best mask unless given."""
+    version, codewords = _codewords(text)
+    m = _Matrix(version)
+    m.place(codewords)
+    if mask is not None:
+        return m.masked(mask)
+    best = None
+    for candidate in range(8):
+        modules = m.masked(candidate)
+        score = penalty(modules)
+        if best is None or score < best[0]:
+            best = (score, modules)
+    return best[1]
+
+
+# ---------------------------------------------------------------- PNG
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_from_matrix(modules: list[list[bool]], scale: int = 10, border: int = 4) -> bytes:
+    """A 1-bit grayscale PNG: dark modules black, ``border`` light modules around, ``scale`` pixels each."""
+    n = len(modules) + 2 * border
+    width = n * scale
+    raw = bytearray()
+    light_row = b"\x00" + bytes([0xFF]) * ((width + 7) // 8)
+    blank = light_row * scale
+    for _ in range(border):
+        raw += blank
+    for row in modules:
+        bits = "1" * border * scale
+        bits += "".join(("0" if m else "1") * scale for m in row)
+        bits += "1" * border * scale
+        bits += "1" * (-len(bits) % 8)
+        line = b"\x00" + int(bits, 2).to_bytes(len(bits) // 8, "big")
+        raw += line * scale
+    for _ in range(border):
+        raw += blank
+    header = struct.pack(">IIBBBBB", width, width, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + _chunk(
+        b"IEND", b"")
 
 
 def qr_png(payload: str, scale: int = 10, border: int = 4) -> bytes:
-    """A PNG of ``payload`` with error correction M (as the reference writes it)."""
-    import segno
+    """A PNG of ``payload`` with error correction M, 10 pixels per module and a 4-module quiet zone."""
+    try:
+        modules = qr_matrix(payload)
+    except ValueError:
+        import io
 
-    code = segno.make_qr(payload, error="m", boost_error=False)
-    buf = io.BytesIO()
-    code.save(buf, kind="png", scale=scale, border=border)
-    return buf.getvalue()
+        import segno
+
+        buf = io.BytesIO()
+        segno.make_qr(payload, error="m", boost_error=False).save(buf, kind="png", scale=scale, border=border)
+        return buf.getvalue()
+    return png_from_matrix(modules, scale, border)

@@ -8,7 +8,7 @@ verifier = w0 (32 bytes, big endian) || L (65 bytes) = 97 bytes.
 from __future__ import annotations
 
 import hashlib
-import secrets
+import hmac
 
 from .errors import InvalidInput
 
@@ -63,12 +63,11 @@ def w0_w1(ws: bytes) -> tuple[int, int]:
 def point_from_scalar(scalar: int) -> bytes:
     """scalar*G on P-256 as a 65-byte uncompressed point."""
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     if scalar == 0:
         raise InvalidInput("spake2_verifier", "w1 is zero; choose another salt")
-    key = ec.derive_private_key(scalar, ec.SECP256R1())
-    return key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    n = ec.derive_private_key(scalar, ec.SECP256R1()).public_key().public_numbers()
+    return b"\x04" + n.x.to_bytes(32, "big") + n.y.to_bytes(32, "big")
 
 
 def generate_verifier(passcode: int, salt: bytes, iterations: int) -> bytes:
@@ -97,11 +96,13 @@ def check_verifier_format(verifier: bytes, field: str = "spake2_verifier") -> No
 
 
 def verifier_matches(verifier: bytes, passcode: int, salt: bytes, iterations: int) -> bool:
-    return secrets.compare_digest(generate_verifier(passcode, salt, iterations), verifier)
+    return hmac.compare_digest(generate_verifier(passcode, salt, iterations), verifier)
 
 
 def random_passcode() -> int:
     """A uniformly random valid passcode (rejection sampling, no modulo bias)."""
+    import secrets
+
     while True:
         p = secrets.randbelow(MAX_PASSCODE) + 1
         if p not in INVALID_PASSCODES:

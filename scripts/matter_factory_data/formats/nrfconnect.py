@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInput
@@ -149,17 +148,22 @@ def read_intel_hex(data: bytes, what: str) -> tuple[int, bytes, dict]:
 # ---------------------------------------------------------------- device-rule parser
 
 
-@dataclass
 class Partition:
-    """What the device parser reads from a partition, plus what it would silently lose."""
+    """What the device parser reads from a partition, plus what it would silently lose.
 
-    doc: dict = field(default_factory=dict)  # JSON-level document, keys as the device resolves them
-    raw_keys: list = field(default_factory=list)  # (key as stored, key the device resolves it to)
-    cbor_length: int = 0
-    trailing: bytes = b""
-    problems: list = field(default_factory=list)  # errors the device would hit or mis-read
-    notes: list = field(default_factory=list)
-    dac_key_migrated: bool = False
+    ``doc``: the JSON-level document, keys as the device resolves them; ``raw_keys``: (key as stored, key
+    the device resolves it to); ``problems``: what the device would hit or mis-read; ``notes``: harmless
+    findings (trailing bytes, indefinite map, a migrated DAC key).
+    """
+
+    def __init__(self):
+        self.doc: dict = {}
+        self.raw_keys: list = []
+        self.cbor_length = 0
+        self.trailing = b""
+        self.problems: list = []
+        self.notes: list = []
+        self.dac_key_migrated = False
 
 
 class _Reader:
