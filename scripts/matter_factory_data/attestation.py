@@ -152,8 +152,10 @@ def load_cert(der_or_pem: bytes, what: str):
         raise InvalidInput(what, "is not a readable X.509 certificate") from None
 
 
-def matter_ids(cert) -> tuple[int | None, int | None]:
-    """(VID, PID) from the subject: Matter attributes, else the legacy ``Mvid:``/``Mpid:`` CN form."""
+def matter_ids(cert, lenient: bool = False) -> tuple[int | None, int | None]:
+    """(VID, PID) from the subject: Matter attributes, else the legacy ``Mvid:``/``Mpid:`` CN form.
+
+    ``lenient`` also reads lowercase hex (a profile deviation reported by ``profile_findings``)."""
     from .der import OID_COMMON_NAME
 
     vid = pid = None
@@ -163,6 +165,8 @@ def matter_ids(cert) -> tuple[int | None, int | None]:
             raise InvalidInput("certificate subject", f"has {len(values)} {attr_name.upper()} attributes")
         if values:
             text = values[0]
+            if lenient:
+                text = text.upper()
             if not (len(text) == 4 and all(c in "0123456789ABCDEF" for c in text)):
                 raise InvalidInput(
                     "certificate subject", f"{attr_name.upper()} {text!r} must be exactly 4 uppercase hex digits"
@@ -389,9 +393,9 @@ def check_chain(
         if pai.akid is not None and paa.skid is not None and pai.akid != paa.skid:
             deviations.append("PAI authorityKeyIdentifier differs from the PAA subjectKeyIdentifier")
     try:
-        dac_vid, dac_pid = matter_ids(dac)
-        pai_vid, pai_pid = matter_ids(pai)
-        paa_vid, _ = matter_ids(paa) if paa is not None else (None, None)
+        dac_vid, dac_pid = matter_ids(dac, lenient=True)
+        pai_vid, pai_pid = matter_ids(pai, lenient=True)
+        paa_vid, _ = matter_ids(paa, lenient=True) if paa is not None else (None, None)
     except InvalidInput as e:
         errors.append(e.rule)
     else:

@@ -306,3 +306,34 @@ def verify(parsed: ParsedCD, signer_cert) -> None:
         signer_cert.public_key().verify(parsed.signature, parsed.content_tlv, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise InvalidInput("CD", "signature does not verify with the signing certificate") from None
+
+
+def check_against_certificates(content: CDContent, dac, pai, paa=None, vendor_id: int | None = None,
+                               product_id: int | None = None) -> list[str]:
+    """The SDK's CD payload checks (ValidateCertificateDeclarationPayload) against DAC, PAI and PAA."""
+    from .attestation import matter_ids, skid_of
+
+    errors = []
+    dac_vid, dac_pid = matter_ids(dac)
+    pai_vid, pai_pid = matter_ids(pai)
+    if vendor_id is not None and content.vendor_id != vendor_id:
+        errors.append(f"CD vendor_id 0x{content.vendor_id:04X} differs from vendor_id 0x{vendor_id:04X}")
+    if product_id is not None and product_id not in content.product_ids:
+        errors.append(f"product_id 0x{product_id:04X} is not in the CD's product_id_array")
+    if content.dac_origin_vendor_id is not None:
+        if not dac_vid == pai_vid == content.dac_origin_vendor_id:
+            errors.append(f"DAC/PAI vendor IDs differ from the CD's dac_origin_vendor_id 0x{content.dac_origin_vendor_id:04X}")
+        if dac_pid != content.dac_origin_product_id:
+            errors.append(f"DAC product ID differs from the CD's dac_origin_product_id 0x{content.dac_origin_product_id:04X}")
+        if pai_pid is not None and pai_pid != content.dac_origin_product_id:
+            errors.append("PAI product ID differs from the CD's dac_origin_product_id")
+    else:
+        if not dac_vid == pai_vid == content.vendor_id:
+            errors.append(f"DAC/PAI vendor IDs differ from the CD's vendor_id 0x{content.vendor_id:04X}")
+        if dac_pid not in content.product_ids:
+            errors.append(f"DAC product ID 0x{dac_pid or 0:04X} is not in the CD's product_id_array")
+        if pai_pid is not None and pai_pid not in content.product_ids:
+            errors.append(f"PAI product ID 0x{pai_pid:04X} is not in the CD's product_id_array")
+    if content.authorized_paa_list and paa is not None and skid_of(paa) not in content.authorized_paa_list:
+        errors.append("the PAA's subject key identifier is not in the CD's authorized_paa_list")
+    return errors

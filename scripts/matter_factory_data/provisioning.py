@@ -158,3 +158,34 @@ def resolve_cd_signer(args: Any, report, outdir: str, files: list):
         "test key; commissioners will not trust this CD signer"
     )
     return cert, key
+
+
+def parse_valid_from(text: str, what: str = "--valid_from"):
+    """``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS`` (also with ``T``), in UTC."""
+    import datetime
+
+    t = text.strip().replace("T", " ").rstrip("Z")
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+        try:
+            return datetime.datetime.strptime(t, fmt).replace(tzinfo=datetime.timezone.utc)
+        except ValueError:
+            continue
+    raise InvalidInput(what, f"{text!r} is not a date/time of the form YYYY-MM-DD [HH:MM:SS]")
+
+
+def cert_and_key_files(prefix: str, cert, key, password: bytes | None = None) -> list:
+    """(path, bytes, secret) for PREFIX-Cert.{der,pem} and PREFIX-Key.{der,pem}."""
+    return [
+        (prefix + "-Cert.der", attestation.der(cert), False),
+        (prefix + "-Cert.pem", attestation.pem(cert), False),
+        (prefix + "-Key.der", attestation.key_der(key, password), True),
+        (prefix + "-Key.pem", attestation.key_pem(key, password), True),
+    ]
+
+
+def resolve_cd_signer_files(cert_path, key_path, report, outdir: str, files: list, password=None):
+    class _A:
+        cd_signing_cert = cert_path
+        cd_signing_key = key_path
+
+    return resolve_cd_signer(_A, report, outdir, files)

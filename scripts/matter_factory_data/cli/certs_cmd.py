@@ -1,0 +1,221 @@
+"""``matter-factory-data certs``: issue PAA/PAI/DAC certificates, NXP's generate_certs.py, and verify chains."""
+
+from __future__ import annotations
+
+import os
+
+from .common import ArgumentParser, Reporter, any_int
+
+DESCRIPTION = """\
+Attestation certificates without chip-cert.
+
+  certs paa|pai|dac   issue one certificate and its key (PREFIX-Cert.{der,pem}, PREFIX-Key.{der,pem})
+  certs generate      PAA (unless given) + PAI + DAC (+ CD) with NXP generate_certs.py options and file names
+  certs verify        check a DAC <- PAI [<- PAA] chain, the DAC key, VID/PID and an optional CD
+"""
+
+EPILOG = """\
+examples:
+  %(prog)s paa --cn "Acme PAA" --vendor_id 0xFFF1 --out creds/PAA
+  %(prog)s pai --cn "Acme PAI" --vendor_id 0xFFF1 --ca_cert creds/PAA-Cert.pem --ca_key creds/PAA-Key.pem --out creds/PAI
+  %(prog)s dac --cn "Acme DAC 0001" --vendor_id 0xFFF1 --product_id 0x8000 \\
+      --ca_cert creds/PAI-Cert.pem --ca_key creds/PAI-Key.pem --out creds/DAC
+  %(prog)s verify --dac creds/DAC-Cert.der --dac_key creds/DAC-Key.der --pai creds/PAI-Cert.der --paa creds/PAA-Cert.der
+"""
+
+
+def main(argv: list[str], prog: str) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: {prog} {{paa,pai,dac,generate,verify}} [options]\n\n{DESCRIPTION}\n{EPILOG % {'prog': prog}}")
+        return 0 if argv else 2
+    sub, rest = argv[0], argv[1:]
+    if sub in ("paa", "pai", "dac"):
+        return issue_main(sub, rest, f"{prog} {sub}")
+    if sub == "generate":
+        return generate_main(rest, f"{prog} {sub}")
+    if sub == "verify":
+        return verify_main(rest, f"{prog} {sub}")
+    from ..errors import InvalidInput
+
+    raise InvalidInput(prog, f"unknown subcommand {sub!r} (paa, pai, dac, generate, verify)")
+
+
+def _validity_args(p: ArgumentParser) -> None:
+    p.add_argument("--valid_from", help="notBefore, 'YYYY-MM-DD [HH:MM:SS]' UTC (default: today 00:00:00)")
+    p.add_argument("--lifetime", type=any_int, help="validity in days (default: never expires, 9999-12-31 23:59:59)")
+
+
+def issue_main(kind: str, argv: list[str], prog: str) -> int:
+    import datetime
+
+    from .. import attestation, keys, provisioning
+    from ..errors import InvalidInput
+    from ..fileio import WriteSet
+
+    p = ArgumentParser(prog=prog, description=f"Issue one {kind.upper()} certificate and key (Matter profile).",
+                       epilog=EPILOG)
+    p.add_argument("--cn", help="subject common name")
+    p.add_argument("--vendor_id", type=any_int, help="Matter vendor ID (required for a PAI and a DAC, optional for a PAA)")
+    if kind != "paa":
+        p.add_argument("--product_id", type=any_int, help="Matter product ID (required for a DAC, optional for a PAI)")
+        p.add_argument("--ca_cert", required=True, help="issuing CA certificate (DER or PEM)")
+        p.add_argument("--ca_key", required=True, help="issuing CA private key (DER or PEM)")
+        p.add_argument("--ca_key_password", help="password of an encrypted CA key")
+    _validity_args(p)
+    p.add_argument("--key", help="existing P-256 private key to certify (default: a new key)")
+    p.add_argument("--key_password", help="password of --key, and the password to encrypt the written key with")
+    p.add_argument("--out", required=True, help="output prefix: PREFIX-Cert.der/.pem and PREFIX-Key.der/.pem")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    args = p.parse_args(argv)
+    report = Reporter(prog=prog)
+    pid = getattr(args, "product_id", None)
+    if kind == "dac" and (args.vendor_id is None or pid is None):
+        raise InvalidInput("--vendor_id/--product_id", "a DAC needs both")
+    if kind == "pai" and args.vendor_id is None:
+        raise InvalidInput("--vendor_id", "a PAI needs a vendor ID")
+    valid_from = provisioning.parse_valid_from(args.valid_from) if args.valid_from else datetime.datetime.now(
+        datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    password = args.key_password.encode() if args.key_password else None
+    key = keys.load_p256_key(args.key, "--key", password) if args.key else attestation.generate_p256_key()
+    ca_cert = ca_key = None
+    if kind != "paa":
+        ca_cert, ca_key = provisioning.load_ca(args.ca_cert, args.ca_key, "ca", args.ca_key_password)
+        if ca_cert.not_valid_before_utc > valid_from:
+            raise InvalidInput("--valid_from", f"{valid_from:%Y-%m-%d %H:%M:%S} is before the CA's notBefore "
+                               f"{ca_cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S}; the chain would not verify")
+    cn = args.cn or {"paa": "Matter PAA", "pai": "Matter PAI", "dac": "Matter DAC"}[kind]
+    cert = attestation.issue_certificate(kind, cn, key.public_key(), key if kind == "paa" else ca_key, ca_cert,
+                                         vid=args.vendor_id, pid=pid, valid_from=valid_from,
+                                         lifetime_days=args.lifetime)
+    ws = WriteSet(overwrite=args.overwrite)
+    for path, data, secret in provisioning.cert_and_key_files(args.out, cert, key, password):
+        ws.add(path, data, secret)
+    ws.commit()
+    for path in ws.paths():
+        print(path)
+    return 0
+
+
+def generate_main(argv: list[str], prog: str) -> int:
+    from .. import attestation, cd, provisioning
+    from ..errors import InvalidInput
+    from ..fileio import WriteSet
+
+    p = ArgumentParser(prog=prog, dual_spelling=True,
+                       description="PAA (unless given), PAI and DAC, and optionally a CD, with the options and file "
+                                   "names of NXP's generate_certs.py.")
+    p.add_argument("--chip_cert_path", help="accepted for compatibility and ignored (no chip-cert is needed)")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--vendor_id", type=any_int, required=True, help="vendor ID")
+    p.add_argument("--product_id", type=any_int, required=True, help="product ID")
+    p.add_argument("--vendor_name", required=True, help="vendor name (CN = vendor name + ' ' + product name)")
+    p.add_argument("--product_name", required=True, help="product name")
+    p.add_argument("--gen_cd", action="store_true", help="also generate Chip-Test-CD-<VID>-<PID>.der")
+    p.add_argument("--cd_type", type=int, default=1, choices=[0, 1, 2], help="CD certification type (default 1)")
+    p.add_argument("--device_type", type=any_int, default=0, help="CD device type (default 0)")
+    p.add_argument("--paa_cert", help="PAA certificate (a PAA is generated unless both --paa_cert and --paa_key)")
+    p.add_argument("--paa_key", help="PAA key")
+    p.add_argument("--cd_signing_cert", help="CD signing certificate (default: the fallback rule, see the README)")
+    p.add_argument("--cd_signing_key", help="CD signing key")
+    p.add_argument("--valid_from", default="2023-01-01 00:00:00", help="notBefore (default 2023-01-01 00:00:00)")
+    p.add_argument("--lifetime", default="7305", help="validity in days (default 7305)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    args = p.parse_args(argv)
+    report = Reporter(prog=prog)
+    try:
+        lifetime = int(args.lifetime, 0)
+    except ValueError:
+        raise InvalidInput("--lifetime", f"{args.lifetime!r} is not a number of days") from None
+    valid_from = provisioning.parse_valid_from(args.valid_from)
+    if not os.path.isdir(args.output):
+        os.makedirs(args.output, exist_ok=True)
+    cn = f"{args.vendor_name} {args.product_name}"
+    tag = f"{args.vendor_id:X}-{args.product_id:X}"
+    files: list = []
+    if args.paa_cert and args.paa_key:
+        paa_cert, paa_key = provisioning.load_ca(args.paa_cert, args.paa_key, "paa")
+    else:
+        paa_key = attestation.generate_p256_key()
+        paa_cert = attestation.issue_certificate("paa", cn, paa_key.public_key(), paa_key, valid_from=valid_from,
+                                                 lifetime_days=lifetime)
+        files += provisioning.cert_and_key_files(os.path.join(args.output, "Chip-PAA-NXP"), paa_cert, paa_key)
+    pai_key = attestation.generate_p256_key()
+    pai = attestation.issue_certificate("pai", cn, pai_key.public_key(), paa_key, paa_cert, vid=args.vendor_id,
+                                        valid_from=max(valid_from, paa_cert.not_valid_before_utc), lifetime_days=lifetime)
+    dac_key = attestation.generate_p256_key()
+    dac = attestation.issue_certificate("dac", cn, dac_key.public_key(), pai_key, pai, vid=args.vendor_id,
+                                        pid=args.product_id, valid_from=max(valid_from, pai.not_valid_before_utc),
+                                        lifetime_days=lifetime)
+    files += provisioning.cert_and_key_files(os.path.join(args.output, f"Chip-PAI-NXP-{tag}"), pai, pai_key)
+    files += provisioning.cert_and_key_files(os.path.join(args.output, f"Chip-DAC-NXP-{tag}"), dac, dac_key)
+    if args.gen_cd:
+        signer_cert, signer_key = provisioning.resolve_cd_signer_files(
+            args.cd_signing_cert, args.cd_signing_key, report, args.output, files)
+        content = cd.CDContent(vendor_id=args.vendor_id, product_ids=[args.product_id], device_type_id=args.device_type,
+                               certificate_id="ZIG20142ZB330003-24", version_number=0x9876,
+                               certification_type=args.cd_type)
+        files.append((os.path.join(args.output, f"Chip-Test-CD-{tag}.der"), cd.sign(content, signer_cert, signer_key), False))
+    ws = WriteSet(overwrite=args.overwrite)
+    for path, data, secret in files:
+        ws.add(path, data, secret)
+    ws.commit()
+    for path in ws.paths():
+        print(path)
+    return 0
+
+
+def verify_main(argv: list[str], prog: str) -> int:
+    from .. import attestation, cd, keys
+    from ..errors import InvalidInput
+
+    p = ArgumentParser(prog=prog, description="Check an attestation chain, its key, VID/PID and an optional CD. "
+                                              "Exit 0 when attestation would succeed, 2 otherwise.")
+    p.add_argument("--dac", required=True, help="DAC certificate (DER or PEM)")
+    p.add_argument("--dac_key", help="DAC private key: checked against the DAC")
+    p.add_argument("--dac_key_password", help="password of an encrypted DAC key")
+    p.add_argument("--pai", required=True, help="PAI certificate")
+    p.add_argument("--paa", help="PAA certificate (trust anchor)")
+    p.add_argument("--cd", help="Certification Declaration (CMS, DER)")
+    p.add_argument("--cd_signing_cert", help="certificate that signed the CD")
+    p.add_argument("--vendor_id", type=any_int, help="expected vendor ID")
+    p.add_argument("--product_id", type=any_int, help="expected product ID")
+    p.add_argument("--date", help="manufacturing date YYYY-MM-DD (a DAC starting later is reported)")
+    p.add_argument("--strict", action="store_true", help="profile deviations are errors")
+    args = p.parse_args(argv)
+    if args.cd and not args.cd_signing_cert:
+        raise InvalidInput("--cd", "needs --cd_signing_cert to verify its signature")
+    if args.date:
+        from ..model import check_date
+
+        check_date(args.date, "--date")
+    dac = attestation.load_cert(keys.load_certificate_der(args.dac, "--dac"), "--dac")
+    pai = attestation.load_cert(keys.load_certificate_der(args.pai, "--pai"), "--pai")
+    paa = attestation.load_cert(keys.load_certificate_der(args.paa, "--paa"), "--paa") if args.paa else None
+    dac_key = keys.load_dac_scalar(args.dac_key, "--dac_key", args.dac_key_password) if args.dac_key else None
+    result = attestation.check_chain(dac, pai, paa, dac_key, args.vendor_id, args.product_id, args.date)
+    errors = list(result.errors)
+    if args.cd:
+        from ..fileio import read_bytes
+
+        parsed = cd.parse(read_bytes(args.cd, "--cd"), "--cd")
+        signer = attestation.load_cert(keys.load_certificate_der(args.cd_signing_cert, "--cd_signing_cert"),
+                                       "--cd_signing_cert")
+        try:
+            cd.verify(parsed, signer)
+        except InvalidInput as e:
+            errors.append(str(e))
+        errors += cd.check_against_certificates(parsed.content, dac, pai, paa, args.vendor_id, args.product_id)
+    vid, pid = attestation.matter_ids(dac)
+    print(f"DAC  {dac.subject.get('2.5.4.3')[0] if dac.subject.get('2.5.4.3') else '?'}  VID 0x{vid or 0:04X} "
+          f"PID 0x{pid or 0:04X}  valid {dac.not_before:%Y-%m-%d} .. {dac.not_after:%Y-%m-%d}")
+    for line in errors:
+        print(f"error: {line}")
+    for line in result.deviations:
+        print(f"{'error' if args.strict else 'warning'}: {line}")
+    for line in result.notes:
+        print(f"note: {line}")
+    failed = bool(errors) or (args.strict and bool(result.deviations))
+    checked = "DAC key, " if dac_key is not None else ""
+    chain = "DAC <- PAI <- PAA" if paa is not None else "DAC <- PAI"
+    print(("OK: " if not failed else "FAILED: ") + f"{checked}{chain}" + (", CD" if args.cd else ""))
+    return 2 if failed else 0
