@@ -19,6 +19,8 @@ COMMANDS = {
     "demo": ("demo_cmd", "fresh test credentials and one complete factory data set (the README's first command)"),
     "certs": ("certs_cmd", "issue (paa, pai, dac) and verify attestation certificates"),
     "cd": ("cd_cmd", "generate and inspect Certification Declarations"),
+    "layout": ("layout_cmd", "check a pm_static.yml partition layout for factory data"),
+    "merge": ("merge_cmd", "merge Intel HEX files (firmware + factory data), overlap is an error"),
 }
 
 USAGE = f"""usage: {PROG} <command> [options]

@@ -35,6 +35,9 @@ def build_parser(prog: str) -> ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="print debug information (may include secrets)")
     p.add_argument("--include_passcode", action="store_true", help="also store the passcode in the factory data")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--from_config", action="append", metavar="FILE",
+                   help="take the inputs from a Zephyr build's .config (or prj.conf fragments, repeatable) as the "
+                        "CMake integration does; options given on the command line win")
     m = p.add_argument_group("device identity")
     m.add_argument("--sn", required=True, help="serial number (at most 32 bytes)")
     m.add_argument("--vendor_id", type=any_int, help="vendor ID, e.g. 0xFFF1")
@@ -89,11 +92,28 @@ def build_parser(prog: str) -> ArgumentParser:
     return p
 
 
+def config_argv(argv: list[str], report) -> list[str]:
+    """``--from_config FILE`` expanded into the generator arguments it stands for, placed first so that
+    options given on the command line win."""
+    import argparse
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--from_config", "--from-config", action="append")
+    known, rest = pre.parse_known_args(argv)
+    if not known.from_config:
+        return argv
+    from .. import kconfig
+
+    cfg = kconfig.read_config(known.from_config)
+    return kconfig.generator_args(cfg, warn=report.warn) + rest
+
+
 def main(argv: list[str], prog: str) -> int:
     from ..generator import generate
 
+    report = Reporter(verbose="-v" in argv or "--verbose" in argv, prog=prog)
+    argv = config_argv(argv, report)
     args = build_parser(prog).parse_args(argv)
-    report = Reporter(verbose=args.verbose, prog=prog)
     writes = generate(args, report)
     report.debug(f"{len(writes.files)} file(s) written")
     return 0
