@@ -74,25 +74,32 @@ def load_with_kconfiglib(conf_files: list[str], kconfig_file: str | None = None,
         else:
             os.environ["srctree"] = old_srctree
     kconf.warn_assign_undef = False
+    kconf.warn_assign_override = False  # later fragments override earlier ones, as in a Zephyr build
+    kconf.warn_assign_redun = False
     if enable:
         kconf.syms["MATTER_FACTORY_DATA"].set_value(2)
     for path in conf_files:
         read_bytes(path, "--from_config")  # a clear error for an unreadable file
         before = len(kconf.warnings)
         kconf.load_config(path, replace=False)
-        for w in kconf.warnings[before:]:
-            m = re.search(r"\b([A-Z][A-Z0-9_]+)\b", w.replace("CONFIG_", ""))
-            name = "CONFIG_" + m.group(1) if m else path
-            text = " ".join(w.split())
-            if text.lower().startswith("warning: "):
-                text = text[len("warning: "):]
-            raise InvalidInput(f"{os.path.basename(path)}: {name}", text)
+        _raise_warnings(kconf.warnings[before:], os.path.basename(path))
+    before = len(kconf.warnings)
     out = {}
-    for sym in kconf.unique_defined_syms:
-        if not sym.config_string:
-            continue
-        out.update(parse_dotconfig(sym.config_string))
+    for sym in kconf.unique_defined_syms:  # evaluating values reports out-of-range assignments
+        if sym.config_string:
+            out.update(parse_dotconfig(sym.config_string))
+    _raise_warnings(kconf.warnings[before:], ", ".join(os.path.basename(p) for p in conf_files))
     return out
+
+
+def _raise_warnings(warnings: list[str], where: str) -> None:
+    for w in warnings:
+        m = re.search(r"\b([A-Z][A-Z0-9_]+)\b", w.replace("CONFIG_", ""))
+        name = "CONFIG_" + m.group(1) if m else where
+        text = " ".join(w.split())
+        if text.lower().startswith("warning: "):
+            text = text[len("warning: "):]
+        raise InvalidInput(f"{where}: {name}", text)
 
 
 def kconfig_defaults() -> dict[str, str]:

@@ -1,0 +1,139 @@
+"""kconfig/Kconfig with kconfiglib: loads without warnings, SDK-compatible names/types/defaults, prj.conf
+values become the expected generator arguments, kconfiglib's silent drops become errors."""
+
+from __future__ import annotations
+
+import os
+
+import kconfiglib
+import pytest
+
+from matter_factory_data import kconfig
+from matter_factory_data.errors import InvalidInput
+
+from .conftest import ROOT, dotconfig, tool
+
+SDK = {  # the nRF Connect SDK's identity symbols: (type, default)
+    "CHIP_DEVICE_VENDOR_ID": ("int", "65521"), "CHIP_DEVICE_PRODUCT_ID": ("int", "32768"),
+    "CHIP_DEVICE_VENDOR_NAME": ("string", "Nordic Semiconductor ASA"),
+    "CHIP_DEVICE_PRODUCT_NAME": ("string", "not-specified"), "CHIP_DEVICE_HARDWARE_VERSION": ("int", "0"),
+    "CHIP_DEVICE_HARDWARE_VERSION_STRING": ("string", "prerelease"),
+    "CHIP_DEVICE_MANUFACTURING_DATE": ("string", "2022-01-01"),
+    "CHIP_DEVICE_SERIAL_NUMBER": ("string", "11223344556677889900"),
+    "CHIP_DEVICE_ROTATING_DEVICE_UID": ("string", "91a9c12a7c80700a31ddcfa7fce63e44"),
+    "CHIP_DEVICE_DISCRIMINATOR": ("hex", "0xF00"), "CHIP_DEVICE_SPAKE2_PASSCODE": ("int", "20202021"),
+    "CHIP_DEVICE_SPAKE2_IT": ("int", "1000"), "CHIP_DEVICE_SPAKE2_SALT": ("string", "U1BBS0UyUCBLZXkgU2FsdA=="),
+    "CHIP_DEVICE_SPAKE2_TEST_VERIFIER": ("string", "uWFwqugDNGiEck/po7KHwwMwwqZgN10XuyBajPGuyzUEV/iree4lOrao5GuwnlQ65CJzbeUB49s31EH+NEkg0JVI5MGCQGMMT/SRPFNRODm3wH/MBiehuFc6FJ/NH6Rmzw=="),
+    "CHIP_DEVICE_ENABLE_KEY": ("string", "00112233445566778899AABBCCDDEEFF"),
+    "CHIP_DEVICE_PRODUCT_FINISH": ("string", "other"), "CHIP_DEVICE_PRODUCT_COLOR": ("string", ""),
+}
+
+
+@pytest.fixture
+def kconf(monkeypatch):
+    monkeypatch.setenv("srctree", ROOT)
+    return kconfiglib.Kconfig("kconfig/Kconfig", warn_to_stderr=False)
+
+
+def test_loads_standalone_without_warnings(kconf):
+    assert kconf.warnings == [] and kconf.missing_syms == []
+    for sym in kconf.unique_defined_syms:
+        assert sym.nodes[0].help, f"{sym.name} has no help text"
+
+
+def test_identity_symbols_match_the_sdk(kconf):
+    kconf.syms["MATTER_FACTORY_DATA"].set_value("y")
+    for name, (typ, default) in SDK.items():
+        sym = kconf.syms[name]
+        assert kconfiglib.TYPE_TO_STR[sym.orig_type] == typ, name
+        assert sym.str_value == default, name
+    assert kconf.syms["MATTER_FACTORY_DATA_CERT_SOURCE_DEFAULT"].str_value == "y"
+    assert kconf.syms["MATTER_FACTORY_DATA_GENERATE_SPAKE2_VERIFIER"].str_value == "y"
+    assert kconf.syms["MATTER_FACTORY_DATA_MERGE_WITH_FIRMWARE"].str_value == "y"
+    assert kconf.syms["MATTER_FACTORY_DATA_GENERATE_ROTATING_DEVICE_UID"].str_value == "n"  # reproducible builds
+
+
+def test_options_are_off_until_enabled(kconf):
+    assert kconf.syms["MATTER_FACTORY_DATA"].str_value == "n"
+    assert kconf.syms["MATTER_FACTORY_DATA_MERGE_WITH_FIRMWARE"].str_value == "n"
+    assert kconf.syms["CHIP_DEVICE_VENDOR_ID"].str_value == ""
+
+
+def test_prj_conf_to_generator_arguments(tmp_path):
+    prj = tmp_path / "prj.conf"
+    prj.write_text("CONFIG_MATTER_FACTORY_DATA=y\nCONFIG_CHIP_DEVICE_VENDOR_ID=4660\n"
+                   "CONFIG_CHIP_DEVICE_PRODUCT_ID=32774\nCONFIG_CHIP_DEVICE_SERIAL_NUMBER=\"SN-42\"\n"
+                   "CONFIG_CHIP_DEVICE_DISCRIMINATOR=0xABC\nCONFIG_CHIP_DEVICE_PRODUCT_COLOR=\"copper\"\n"
+                   "CONFIG_MATTER_FACTORY_DATA_CERT_SOURCE_GENERATED=y\nCONFIG_MATTER_FACTORY_DATA_GENERATE_CD=y\n"
+                   "# CONFIG_MATTER_FACTORY_DATA_GENERATE_SPAKE2_VERIFIER is not set\n"
+                   "CONFIG_CHIP_DEVICE_ENABLE_KEY=\"\"\n")
+    overlay = tmp_path / "overlay.conf"
+    overlay.write_text("CONFIG_CHIP_DEVICE_HARDWARE_VERSION=3\n")
+    cfg = kconfig.read_config([str(prj), str(overlay)])
+    args = kconfig.generator_args(cfg)
+    assert args == [
+        "--sn", "SN-42", "--date", "2022-01-01", "--vendor_id", "4660", "--product_id", "32774",
+        "--vendor_name", "Nordic Semiconductor ASA", "--product_name", "not-specified", "--hw_ver", "3",
+        "--hw_ver_str", "prerelease", "--rd_uid", "91a9c12a7c80700a31ddcfa7fce63e44", "--gen_certs",
+        "--gen_cd", "--cd_type", "1", "--spake2_it", "1000", "--spake2_salt", "U1BBS0UyUCBLZXkgU2FsdA==",
+        "--discriminator", "0xABC", "--passcode", "20202021", "--include_passcode",
+        "--spake2_verifier", SDK["CHIP_DEVICE_SPAKE2_TEST_VERIFIER"][1],
+        "--product_finish", "other", "--product_color", "copper", "--generate_onboarding",
+    ]
+
+
+@pytest.mark.parametrize("line,fragment", [
+    ("CONFIG_CHIP_DEVICE_PRODUCT_ID=0x8006", "CONFIG_CHIP_DEVICE_PRODUCT_ID"),
+    ("CONFIG_CHIP_DEVICE_VENDOR_ID=70000", "CONFIG_CHIP_DEVICE_VENDOR_ID"),
+    ("CONFIG_CHIP_DEVICE_DISCRIMINATOR=0x1000", "CONFIG_CHIP_DEVICE_DISCRIMINATOR"),
+])
+def test_kconfig_warnings_are_errors(tmp_path, line, fragment):
+    prj = tmp_path / "prj.conf"
+    prj.write_text("CONFIG_MATTER_FACTORY_DATA=y\n" + line + "\n")
+    with pytest.raises(InvalidInput) as e:
+        kconfig.read_config([str(prj)])
+    assert fragment in str(e.value)
+    r = tool("json", "--from_config", str(prj), "-o", str(tmp_path / "fd"))
+    assert r.returncode == 2 and fragment in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "fd.json").exists()
+
+
+def test_invalid_passcode_in_range_is_refused(tmp_path):
+    cfg = dotconfig(tmp_path / ".config", CONFIG_CHIP_DEVICE_SPAKE2_PASSCODE="11111111")
+    r = tool("json", "--from_config", cfg, "-o", str(tmp_path / "fd"))
+    assert r.returncode == 2 and "11111111 is not allowed" in r.stderr
+
+
+def test_dotconfig_semantics_and_conflicts(tmp_path):
+    assert kconfig.parse_dotconfig('CONFIG_A="x \\"y\\""\n# CONFIG_B is not set\nCONFIG_C=0xF00\n') == {
+        "CONFIG_A": 'x "y"', "CONFIG_B": "n", "CONFIG_C": "0xF00"}
+    cfg = dotconfig(tmp_path / ".config", CONFIG_CHIP_FACTORY_DATA_BUILD="y")
+    r = tool("json", "--from_config", cfg, "-o", str(tmp_path / "fd"))
+    assert r.returncode == 2 and "both generate factory data" in r.stderr
+
+
+def test_user_certificate_source_needs_paths(tmp_path):
+    cfg = dotconfig(tmp_path / ".config", CONFIG_MATTER_FACTORY_DATA_USER_CERTS_PAI_CERT='""')
+    r = tool("json", "--from_config", cfg, "-o", str(tmp_path / "fd"))
+    assert r.returncode == 2 and "CONFIG_MATTER_FACTORY_DATA_USER_CERTS_PAI_CERT" in r.stderr
+
+
+def test_default_source_uses_sdk_development_certificates(tmp_path):
+    import shutil
+
+    from .conftest import DEV
+
+    sdk = tmp_path / "sdk" / "credentials" / "development" / "attestation"
+    sdk.mkdir(parents=True)
+    for f in ("Matter-Development-DAC-FFF1-8000-Cert.der", "Matter-Development-DAC-FFF1-8000-Key.der",
+              "Matter-Development-PAI-FFF1-noPID-Cert.der"):
+        shutil.copy(os.path.join(DEV, f), sdk / f)
+    cfg = {"CONFIG_CHIP_DEVICE_VENDOR_ID": "65521", "CONFIG_CHIP_DEVICE_PRODUCT_ID": "32768",
+           "CONFIG_MATTER_FACTORY_DATA_CERT_SOURCE_DEFAULT": "y"}
+    warnings = []
+    args = kconfig.cert_args(cfg, str(tmp_path / "sdk"), warnings.append)
+    assert args[:2] == ["--dac_cert", str(sdk / "Matter-Development-DAC-FFF1-8000-Cert.der")]
+    assert warnings == []
+    cfg["CONFIG_CHIP_DEVICE_PRODUCT_ID"] = "32800"  # 0x8020: no development certificate
+    assert kconfig.cert_args(cfg, str(tmp_path / "sdk"), warnings.append) == ["--gen_certs"]
+    assert "generating test certificates" in warnings[0]
