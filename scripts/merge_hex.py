@@ -1,0 +1,12 @@
+#!/usr/bin/env python3
+"""Merge Intel HEX files (same as ``matter-factory-data merge``); runs from a checkout without installation."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from matter_factory_data.cli import run  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(run("merge_cmd", sys.argv[1:], os.path.basename(sys.argv[0])))
