@@ -212,10 +212,13 @@ function(matter_factory_data_generate)
   list(APPEND tool_files "${MATTER_FACTORY_DATA_ROOT}/kconfig/Kconfig")
 
   file(MAKE_DIRECTORY "${MFD_OUTPUT_DIR}")
+  set(launcher)
+  if(env_args)
+    set(launcher ${CMAKE_COMMAND} -E env ${env_args})
+  endif()
   add_custom_command(
     OUTPUT ${outputs}
-    COMMAND ${CMAKE_COMMAND} -E env ${env_args} "PYTHONPATH=${MATTER_FACTORY_DATA_SCRIPTS}"
-            ${py} -m matter_factory_data json
+    COMMAND ${launcher} ${py} "${MATTER_FACTORY_DATA_SCRIPTS}/generate_factory_data.py"
             --from_config "${MFD_CONFIG}" -o "${prefix}" --offset "${offset}" --size "${size}" --overwrite
             ${input_args} ${MFD_EXTRA_ARGS}
     DEPENDS "${MFD_CONFIG}" ${tool_files} ${input_files} ${layout_file} ${MFD_DEPENDS}
@@ -251,7 +254,7 @@ function(matter_factory_data_generate)
   set(merged "${MFD_OUTPUT_DIR}/matter_factory_data_merged.hex")
   add_custom_command(
     OUTPUT "${merged}"
-    COMMAND ${tool} merge -o "${merged}" "${MFD_FIRMWARE_HEX}" "${prefix}.hex"
+    COMMAND ${py} "${MATTER_FACTORY_DATA_SCRIPTS}/merge_hex.py" -o "${merged}" "${MFD_FIRMWARE_HEX}" "${prefix}.hex"
     DEPENDS "${MFD_FIRMWARE_HEX}" "${prefix}.hex" matter_factory_data ${MFD_FIRMWARE_TARGET}
     COMMENT "Merging the firmware and Matter factory data into ${merged}"
     VERBATIM)
