@@ -48,8 +48,13 @@ def _gf_mul(a: int, b: int) -> int:
     return _EXP[_LOG[a] + _LOG[b]]
 
 
+_DIVISORS: dict = {}
+
+
 def _rs_divisor(degree: int) -> list[int]:
     """Coefficients of prod(x - a^i), i < degree, highest power first, leading 1 dropped."""
+    if degree in _DIVISORS:
+        return _DIVISORS[degree]
     result = [0] * (degree - 1) + [1]
     root = 1
     for _ in range(degree):
@@ -58,6 +63,7 @@ def _rs_divisor(degree: int) -> list[int]:
             if j + 1 < degree:
                 result[j] ^= result[j + 1]
         root = _gf_mul(root, 2)
+    _DIVISORS[degree] = result
     return result
 
 
@@ -162,13 +168,22 @@ _MASKS = (
 )
 
 
+_TEMPLATES: dict = {}
+
+
 class _Matrix:
     def __init__(self, version: int):
         self.version = version
         self.size = size = version * 4 + 17
-        self.dark = [[False] * size for _ in range(size)]
-        self.func = [[False] * size for _ in range(size)]
-        self._function_patterns()
+        template = _TEMPLATES.get(version)
+        if template is None:
+            self.dark = [[False] * size for _ in range(size)]
+            self.func = [[False] * size for _ in range(size)]
+            self._function_patterns()
+            _TEMPLATES[version] = ([r[:] for r in self.dark], [r[:] for r in self.func])
+        else:
+            self.dark = [r[:] for r in template[0]]
+            self.func = [r[:] for r in template[1]]
 
     def set(self, x: int, y: int, dark: bool) -> None:
         self.dark[y][x] = dark
@@ -241,59 +256,108 @@ class _Matrix:
                         i += 1
             right -= 2
 
-    def masked(self, mask: int) -> list[list[bool]]:
-        fn = _MASKS[mask]
-        self._draw_format(mask)
-        out = []
+    def format_cells(self) -> list[tuple[int, int, int]]:
+        """(x, y, bit index) of the two copies of the 15 format bits."""
+        size = self.size
+        cells = [(8, i, i) for i in range(6)] + [(8, 7, 6), (8, 8, 7), (7, 8, 8)]
+        cells += [(14 - i, 8, i) for i in range(9, 15)]
+        cells += [(size - 1 - i, 8, i) for i in range(8)]
+        cells += [(8, size - 15 + i, i) for i in range(8, 15)]
+        return cells
+
+    def row_ints(self) -> tuple[list[int], list[int]]:
+        """The modules (bit x = column x, dark = 1) and the data-module masks, one int per row."""
+        dark, data = [], []
         for y in range(self.size):
-            row = self.dark[y]
-            frow = self.func[y]
-            out.append([row[x] ^ (not frow[x] and fn(x, y)) for x in range(self.size)])
-        return out
+            d = f = 0
+            row, frow = self.dark[y], self.func[y]
+            for x in range(self.size - 1, -1, -1):
+                d = d << 1 | row[x]
+                f = f << 1 | (not frow[x])
+            dark.append(d)
+            data.append(f)
+        return dark, data
+
+    def masked_rows(self, mask: int, dark: list[int], data: list[int]) -> list[int]:
+        pattern = _mask_pattern(self.size, mask)
+        rows = [d ^ (p & m) for d, p, m in zip(dark, pattern, data)]
+        bits = _format_bits(mask)
+        for x, y, i in self.format_cells():
+            if (bits >> i) & 1:
+                rows[y] |= 1 << x
+            else:
+                rows[y] &= ~(1 << x)
+        return rows
+
+    def masked(self, mask: int) -> list[list[bool]]:
+        dark, data = self.row_ints()
+        return _to_lists(self.masked_rows(mask, dark, data), self.size)
+
+
+_PATTERNS: dict = {}
+
+
+def _mask_pattern(size: int, mask: int) -> list[int]:
+    key = (size, mask)
+    if key not in _PATTERNS:
+        fn = _MASKS[mask]
+        _PATTERNS[key] = [sum(1 << x for x in range(size) if fn(x, y)) for y in range(size)]
+    return _PATTERNS[key]
+
+
+def _to_lists(rows: list[int], size: int) -> list[list[bool]]:
+    return [[bool(r >> x & 1) for x in range(size)] for r in rows]
 
 
 _RUN5 = re.compile(r"0{5,}|1{5,}")
+_FINDER_LIKE = re.compile(r"(?=10111010000|00001011101)")
 
 
-def penalty(modules: list[list[bool]]) -> int:
-    """The four penalty rules of ISO/IEC 18004 section 7.8.3."""
-    rows = ["".join("1" if m else "0" for m in row) for row in modules]
-    cols = ["".join(col) for col in zip(*rows)]
-    score = 0
-    for line in rows + cols:
-        for m in _RUN5.finditer(line):
-            score += 3 + (m.end() - m.start() - 5)
-        padded = "0000" + line + "0000"
-        for pat in ("10111010000", "00001011101"):
-            start = padded.find(pat)
-            while start != -1:
-                score += 40
-                start = padded.find(pat, start + 1)
+def _penalty_rows(rows: list[int], size: int) -> int:
+    """The four penalty rules of ISO/IEC 18004 section 7.8.3 on rows given as ints."""
+    strs = [format(r, f"0{size}b")[::-1] for r in rows]
+    lines = strs + ["".join(c) for c in zip(*strs)]
+    joined = "2".join(lines)  # "2" ends every run and pattern at the line's end
+    runs = _RUN5.findall(joined)
+    score = sum(map(len, runs)) - 2 * len(runs)
+    score += 40 * len(_FINDER_LIKE.findall("2".join("0000" + line + "0000" for line in lines)))
+    inner = (1 << (size - 1)) - 1
     for a, b in zip(rows, rows[1:]):
-        for x in range(len(a) - 1):
-            c = a[x]
-            if c == a[x + 1] == b[x] == b[x + 1]:
-                score += 3
-    dark = sum(r.count("1") for r in rows)
-    total = len(rows) * len(rows)
+        same = ~(a ^ b)
+        blocks = same & (same >> 1) & ~(a ^ (a >> 1)) & inner
+        score += 3 * bin(blocks).count("1")
+    dark = joined.count("1") // 2  # every module appears once in a row and once in a column
+    total = size * size
     score += 10 * (abs(dark * 20 - total * 10) // total)
     return score
 
 
-def qr_matrix(text: str, mask: int | None = None) -> list[list[bool]]:
-    """The module matrix (True = dark) of ``text`` at error correction M; the best mask unless given."""
+def penalty(modules: list[list[bool]]) -> int:
+    size = len(modules)
+    return _penalty_rows([sum(1 << x for x, m in enumerate(row) if m) for row in modules], size)
+
+
+def qr_rows(text: str, mask: int | None = None) -> tuple[list[int], int]:
+    """The symbol as one int per row (bit x = column x, dark = 1), and its size."""
     version, codewords = _codewords(text)
     m = _Matrix(version)
     m.place(codewords)
+    dark, data = m.row_ints()
     if mask is not None:
-        return m.masked(mask)
+        return m.masked_rows(mask, dark, data), m.size
     best = None
     for candidate in range(8):
-        modules = m.masked(candidate)
-        score = penalty(modules)
+        rows = m.masked_rows(candidate, dark, data)
+        score = _penalty_rows(rows, m.size)
         if best is None or score < best[0]:
-            best = (score, modules)
-    return best[1]
+            best = (score, rows)
+    return best[1], m.size
+
+
+def qr_matrix(text: str, mask: int | None = None) -> list[list[bool]]:
+    """The module matrix (True = dark) of ``text`` at error correction M; the best mask unless given."""
+    rows, size = qr_rows(text, mask)
+    return _to_lists(rows, size)
 
 
 # ---------------------------------------------------------------- PNG
@@ -305,31 +369,37 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def png_from_matrix(modules: list[list[bool]], scale: int = 10, border: int = 4) -> bytes:
     """A 1-bit grayscale PNG: dark modules black, ``border`` light modules around, ``scale`` pixels each."""
-    n = len(modules) + 2 * border
+    size = len(modules)
+    return png_from_rows([sum(1 << x for x, m in enumerate(row) if m) for row in modules], size, scale, border)
+
+
+def png_from_rows(rows: list[int], size: int, scale: int = 10, border: int = 4) -> bytes:
+    n = size + 2 * border
     width = n * scale
-    raw = bytearray()
-    light_row = b"\x00" + bytes([0xFF]) * ((width + 7) // 8)
-    blank = light_row * scale
-    for _ in range(border):
-        raw += blank
-    for row in modules:
-        bits = "1" * border * scale
-        bits += "".join(("0" if m else "1") * scale for m in row)
-        bits += "1" * border * scale
-        bits += "1" * (-len(bits) % 8)
-        line = b"\x00" + int(bits, 2).to_bytes(len(bits) // 8, "big")
+    nbytes = (width + 7) // 8
+    pad = nbytes * 8 - width
+    light = (1 << (nbytes * 8)) - 1
+    blank = (b"\x00" + light.to_bytes(nbytes, "big")) * (scale * border)
+    module = (1 << scale) - 1
+    raw = bytearray(blank)
+    for r in rows:
+        dark = 0
+        for x in range(size):  # column 0 is the most significant pixel group
+            if r >> x & 1:
+                dark |= module << ((size - 1 - x) * scale)
+        dark <<= border * scale + pad
+        line = b"\x00" + (light ^ dark).to_bytes(nbytes, "big")
         raw += line * scale
-    for _ in range(border):
-        raw += blank
+    raw += blank
     header = struct.pack(">IIBBBBB", width, width, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + _chunk(
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + _chunk(
         b"IEND", b"")
 
 
 def qr_png(payload: str, scale: int = 10, border: int = 4) -> bytes:
     """A PNG of ``payload`` with error correction M, 10 pixels per module and a 4-module quiet zone."""
     try:
-        modules = qr_matrix(payload)
+        rows, size = qr_rows(payload)
     except ValueError:
         import io
 
@@ -338,4 +408,4 @@ def qr_png(payload: str, scale: int = 10, border: int = 4) -> bytes:
         buf = io.BytesIO()
         segno.make_qr(payload, error="m", boost_error=False).save(buf, kind="png", scale=scale, border=border)
         return buf.getvalue()
-    return png_from_matrix(modules, scale, border)
+    return png_from_rows(rows, size, scale, border)
