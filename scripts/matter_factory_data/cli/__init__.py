@@ -21,6 +21,7 @@ COMMANDS = {
     "cd": ("cd_cmd", "generate and inspect Certification Declarations"),
     "layout": ("layout_cmd", "check a pm_static.yml partition layout for factory data"),
     "merge": ("merge_cmd", "merge Intel HEX files (firmware + factory data), overlap is an error"),
+    "batch": ("batch_cmd", "factory data for many devices: parallel, resumable, with a manifest"),
 }
 
 USAGE = f"""usage: {PROG} <command> [options]

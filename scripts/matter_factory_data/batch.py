@@ -1,0 +1,731 @@
+"""Mass production: many unique devices per run, in parallel, resumable, with a manifest.
+
+Every per-device value is derived from one batch key (random from ``secrets``, or from ``--seed``) and the
+device's index, so a batch killed at any point and run again produces exactly the devices an uninterrupted
+run would have produced:
+  * passcodes and discriminators come from keyed permutations of their valid ranges, so they are unique
+    within the batch (discriminators while N <= 4096, beyond that as evenly spread as possible);
+  * salts, rotating device ID unique IDs and DAC keys from HKDF-Expand (RFC 5869) of the batch key;
+  * DAC serials are a per-batch random 31-bit prefix and the device number: unique, positive, 8 bytes;
+  * signatures are deterministic (RFC 6979), so a seeded batch is byte-identical across runs.
+
+Layout: ``<out>/<vid>_<pid>/manifest.csv`` and one directory per device, named after its serial number.
+Each device is written into a staging directory and renamed into place; manifest rows are appended, in
+device order, only after the files of their devices were synced to disk (one sync per group of devices).
+The batch state (``.batch.json``, mode 0600) records what the batch is, so a different batch into the
+same directory is refused, and holds the batch key until the batch is complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import sys
+import time
+
+from . import spake2p
+from .errors import InvalidInput, OperationFailed
+
+MANIFEST_HEADER = ("serial,vendor_id,product_id,discriminator,passcode,manual_code,qr_code,spake2_it,spake2_salt,"
+                   "rd_uid,dac_serial,dac_sha256,path")
+DEFAULT_SERIAL_PATTERN = "{vid:04X}{pid:04X}-{n:06d}"
+STATE_FILE = ".batch.json"
+STAGING = ".staging"
+MANIFEST = "manifest.csv"
+SYNC_GROUP = 256
+CSV_COLUMNS = ("serial", "passcode", "discriminator", "spake2_salt", "rd_uid", "dac_cert", "dac_key")
+P256_ORDER = spake2p.P256_ORDER
+PASSCODE_DOMAIN = spake2p.MAX_PASSCODE - len([p for p in spake2p.INVALID_PASSCODES if 1 <= p <= spake2p.MAX_PASSCODE])
+_INVALID_SORTED = sorted(p for p in spake2p.INVALID_PASSCODES if 1 <= p <= spake2p.MAX_PASSCODE)
+
+
+# ---------------------------------------------------------------- derivations
+
+
+class Keyed:
+    """HKDF-Expand (RFC 5869) and small keyed permutations from one 32-byte batch key."""
+
+    def __init__(self, key: bytes):
+        self.prk = hmac.new(b"matter-factory-data batch", key, hashlib.sha256).digest()
+        self._round_keys: dict = {}
+
+    def derive(self, label: str, index: int, length: int) -> bytes:
+        info = f"{label}:{index}".encode()
+        out, block, counter = b"", b"", 1
+        while len(out) < length:
+            block = hmac.new(self.prk, block + info + bytes([counter]), hashlib.sha256).digest()
+            out += block
+            counter += 1
+        return out[:length]
+
+    def permute(self, label: str, value: int, domain: int) -> int:
+        """A keyed permutation of range(domain): a 4-round Feistel network (keyed BLAKE2s round function)
+        with cycle walking."""
+        bits = max(2, (domain - 1).bit_length())
+        half = (bits + 1) // 2
+        mask = (1 << half) - 1
+        key = self._round_keys.get(label)
+        if key is None:
+            key = self._round_keys[label] = self.derive(label, -1, 32)
+        blake = hashlib.blake2s
+        x = value
+        while True:
+            left, right = x >> half, x & mask
+            for r in range(4):
+                f = int.from_bytes(blake(right.to_bytes(8, "big"), digest_size=8, key=key, person=bytes([r])).digest(),
+                                   "big") & mask
+                left, right = right, left ^ f
+            x = (left << half) | right
+            if x < domain:
+                return x
+
+
+def passcode_from_rank(rank: int) -> int:
+    """The rank-th valid passcode (0-based) in increasing order."""
+    value = rank + 1
+    for bad in _INVALID_SORTED:
+        if value >= bad:
+            value += 1
+    return value
+
+
+# ---------------------------------------------------------------- the batch description
+
+
+class Spec:
+    """Everything that defines a batch (and its fingerprint), plus how to run it."""
+
+    IDENTITY = ("vendor_id", "product_id", "vendor_name", "product_name", "date", "hw_ver", "hw_ver_str",
+                "sw_ver_str", "spake2_it", "salt_len", "format", "offset", "size", "serial_pattern", "serial_start",
+                "count", "include_passcode", "enable_key", "rd_uid", "unique_discriminators", "product_finish",
+                "primary_color", "png", "secrets_in_manifest", "valid_from", "lifetime")
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def fingerprint(self, pai_der: bytes, csv_digest: str | None, dac_dir: str | None, seed: str | None) -> str:
+        doc = {k: getattr(self, k) for k in self.IDENTITY}
+        doc["pai_sha256"] = hashlib.sha256(pai_der).hexdigest()
+        doc["csv_sha256"] = csv_digest
+        doc["dac_dir"] = os.path.abspath(dac_dir) if dac_dir else None
+        doc["seeded"] = seed is not None
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- CSV rows
+
+
+def read_csv_rows(path: str, pai, report_bad, skip_bad: bool) -> list[dict]:
+    """Validated rows of a per-device CSV (header: any of serial, passcode, discriminator, spake2_salt,
+    rd_uid, dac_cert, dac_key, user.<name>). Problems are reported as file:line: column: rule."""
+    from .fileio import read_bytes
+    from .model import parse_hex
+
+    text = read_bytes(path, "--csv").decode("utf-8-sig", errors="replace")
+    reader = csv.reader(text.splitlines())
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise InvalidInput(f"{path}:1", "the CSV is empty (it needs a header row)") from None
+    for h in header:
+        if h not in CSV_COLUMNS and not (h.startswith("user.") and len(h) > 5):
+            raise InvalidInput(f"{path}:1: {h}", f"unknown column (allowed: {', '.join(CSV_COLUMNS)}, user.<name>)")
+    if len(set(header)) != len(header):
+        raise InvalidInput(f"{path}:1", "a column appears twice")
+    if ("dac_cert" in header) != ("dac_key" in header):
+        raise InvalidInput(f"{path}:1", "dac_cert and dac_key columns go together")
+    rows, serials, passcodes, discs, bad = [], set(), set(), set(), 0
+    for line_no, fields in enumerate(reader, start=2):
+        if not any(f.strip() for f in fields):
+            continue
+        where = f"{path}:{line_no}"
+        try:
+            if len(fields) != len(header):
+                raise InvalidInput(where, f"has {len(fields)} fields, the header has {len(header)} (missing column?)")
+            row = {h: f.strip() for h, f in zip(header, fields)}
+            out: dict = {"line": line_no}
+            if row.get("serial"):
+                s = row["serial"]
+                if len(s.encode()) > 32:
+                    raise InvalidInput(f"{where}: serial", f"{s!r} is longer than 32 bytes")
+                if s in serials:
+                    raise InvalidInput(f"{where}: serial", f"{s!r} appears twice")
+                _check_dirname(s, f"{where}: serial")
+                out["serial"] = s
+            if row.get("passcode"):
+                try:
+                    p = int(row["passcode"], 10)
+                except ValueError:
+                    raise InvalidInput(f"{where}: passcode", f"{row['passcode']!r} is not an integer") from None
+                try:
+                    spake2p.check_passcode(p)
+                except InvalidInput as e:
+                    raise InvalidInput(f"{where}: passcode", e.rule) from None
+                if p in passcodes:
+                    raise InvalidInput(f"{where}: passcode", "appears twice")
+                out["passcode"] = p
+            if row.get("discriminator"):
+                try:
+                    d = int(row["discriminator"], 0)
+                except ValueError:
+                    raise InvalidInput(f"{where}: discriminator", f"{row['discriminator']!r} is not an integer") from None
+                if not 0 <= d <= 4095:
+                    raise InvalidInput(f"{where}: discriminator", f"{d} is out of range (allowed 0..4095)")
+                if d in discs:
+                    raise InvalidInput(f"{where}: discriminator", "appears twice")
+                out["discriminator"] = d
+            if row.get("spake2_salt"):
+                try:
+                    salt = base64.b64decode(row["spake2_salt"], validate=True)
+                except ValueError:
+                    raise InvalidInput(f"{where}: spake2_salt", "is not valid Base64") from None
+                spake2p.check_salt(salt, f"{where}: spake2_salt")
+                out["spake2_salt"] = salt
+            if row.get("rd_uid"):
+                uid = parse_hex(row["rd_uid"], f"{where}: rd_uid")
+                if not 16 <= len(uid) <= 32:
+                    raise InvalidInput(f"{where}: rd_uid", f"must be 16..32 bytes, got {len(uid)}")
+                out["rd_uid"] = uid
+            if row.get("dac_cert") or row.get("dac_key"):
+                base = os.path.dirname(os.path.abspath(path))
+                out["dac"] = load_dac_pair(os.path.join(base, row.get("dac_cert", "")),
+                                           os.path.join(base, row.get("dac_key", "")), pai, where)
+            user = {h[5:]: row[h] for h in header if h.startswith("user.") and row[h] != ""}
+            if user:
+                out["user"] = user
+        except InvalidInput as e:
+            report_bad(str(e))
+            bad += 1
+            continue
+        serials.add(out.get("serial"))
+        passcodes.add(out.get("passcode"))
+        discs.add(out.get("discriminator"))
+        rows.append(out)
+    if bad and not skip_bad:
+        raise InvalidInput(path, f"{bad} bad row(s); fix them or use --skip_bad_rows (nothing was produced)")
+    if not rows:
+        raise InvalidInput(path, "has no usable rows")
+    return rows
+
+
+def _check_dirname(serial: str, what: str) -> None:
+    if serial in (".", "..") or "/" in serial or "\\" in serial or "\0" in serial or serial.startswith("."):
+        raise InvalidInput(what, f"{serial!r} cannot name a directory")
+
+
+def load_dac_pair(cert_path: str, key_path: str, pai, where: str) -> tuple[bytes, bytes]:
+    """(DAC DER, raw 32-byte key) of a pre-provisioned pair, checked against the PAI."""
+    from . import attestation, keys
+
+    try:
+        der = keys.load_certificate_der(cert_path, "dac_cert")
+        scalar = keys.load_dac_scalar(key_path, "dac_key")
+        dac = attestation.load_cert(der, "dac_cert")
+    except (InvalidInput, OperationFailed) as e:
+        raise InvalidInput(where, str(e)) from None
+    report = attestation.check_chain(dac, pai, None, scalar)
+    if report.errors:
+        raise InvalidInput(where, report.errors[0])
+    return der, scalar.to_bytes(32, "big")
+
+
+def dac_dir_pairs(path: str) -> list[tuple[str, str]]:
+    """(certificate, key) files of a directory: NAME-Cert.der/.pem + NAME-Key.der/.pem, or NAME_cert + NAME_key."""
+    if not os.path.isdir(path):
+        raise OperationFailed(f"--dac_dir: '{path}' is not a directory")
+    pairs = []
+    for name in sorted(os.listdir(path)):
+        for cert_tag, key_tag in (("-Cert.", "-Key."), ("_cert.", "_key.")):
+            if cert_tag in name and name.rsplit(".", 1)[-1] in ("der", "pem"):
+                key = name.replace(cert_tag, key_tag)
+                if os.path.isfile(os.path.join(path, key)):
+                    pairs.append((os.path.join(path, name), os.path.join(path, key)))
+    if not pairs:
+        raise InvalidInput("--dac_dir", f"'{path}' holds no certificate/key pairs (NAME-Cert.der + NAME-Key.der)")
+    return pairs
+
+
+# ---------------------------------------------------------------- worker side
+
+_W: dict = {}
+
+
+def _worker_init(ctx: dict) -> None:
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+    from . import attestation
+
+    _W.clear()
+    _W.update(ctx)
+    _W["pai_key"] = load_der_private_key(ctx["pai_key_der"], None)
+    _W["keyed"] = Keyed(ctx["key"])
+    _W["template"] = attestation.DacTemplate(ctx["pai_der"], _W["pai_key"], ctx["vid"], ctx["pid"], ctx["cn"],
+                                             ctx["not_before"], ctx["not_after"])
+
+
+def passcode_of(index: int) -> int:
+    """The index-th device's passcode: a keyed permutation of the valid passcodes, skipping values a CSV row
+    fixed (the candidates index, index + N, index + 2N, ... belong to this device alone)."""
+    keyed, fixed, count = _W["keyed"], _W["fixed_passcodes"], _W["count"]
+    k = index
+    while True:
+        value = passcode_from_rank(keyed.permute("passcode", k, PASSCODE_DOMAIN))
+        if value not in fixed:
+            return value
+        k += count
+
+
+def discriminator_of(index: int) -> int:
+    """Unique discriminators while the batch has at most 4096 devices; beyond, each value is used
+    floor(N/4096) or ceil(N/4096) times."""
+    keyed, fixed, count = _W["keyed"], _W["fixed_discriminators"], _W["count"]
+    if count > 4096:
+        return keyed.permute("discriminator", index % 4096, 4096)
+    k = index
+    while k < 4096:
+        value = keyed.permute("discriminator", k, 4096)
+        if value not in fixed:
+            return value
+        k += count
+    raise InvalidInput("discriminator", "no unused discriminator is left for this device (too many fixed in the CSV)")
+
+
+def _public_point(scalar: int) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    n = ec.derive_private_key(scalar, ec.SECP256R1()).public_key().public_numbers()
+    return b"\x04" + n.x.to_bytes(32, "big") + n.y.to_bytes(32, "big")
+
+
+def _write(path: str, data: bytes, secret: bool) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def make_device(index: int, row: dict) -> str:
+    """Write one device (staged, then renamed) and return its manifest row."""
+    from . import onboarding
+    from .formats import nrfconnect
+    from .model import FactoryData
+
+    w = _W
+    keyed: Keyed = w["keyed"]
+    serial = row.get("serial") or w["serial_pattern"].format(vid=w["vid"], pid=w["pid"], n=w["serial_start"] + index)
+    passcode = row.get("passcode") or passcode_of(index)
+    discriminator = row["discriminator"] if "discriminator" in row else discriminator_of(index)
+    salt = row.get("spake2_salt") or keyed.derive("salt", index, w["salt_len"])
+    rd_uid = row.get("rd_uid") or (keyed.derive("rd_uid", index, 16) if w["rd_uid"] else None)
+    it = w["spake2_it"]
+    ws = hashlib.pbkdf2_hmac("sha256", passcode.to_bytes(4, "little"), salt, it, 80)
+    w0 = int.from_bytes(ws[:40], "big") % P256_ORDER
+    w1 = int.from_bytes(ws[40:], "big") % P256_ORDER
+    verifier = w0.to_bytes(32, "big") + _public_point(w1)
+    pair = row.get("dac") or (w["dac_pairs"][index] if w["dac_pairs"] is not None else None)
+    if pair is not None:
+        from .der import Certificate
+
+        dac_der, dac_key = pair
+        cert = Certificate(dac_der)
+        dac_serial, dac_point = cert.serial, cert.public_key_bytes
+    else:
+        scalar = int.from_bytes(keyed.derive("dac_key", index, 40), "big") % (P256_ORDER - 1) + 1
+        dac_key = scalar.to_bytes(32, "big")
+        dac_serial = w["serial_prefix"] << 32 | (index + 1)
+        dac_point = _public_point(scalar)
+        dac_der = w["template"].issue(dac_serial, dac_point, deterministic=True)
+    fd = FactoryData(
+        sn=serial, vendor_id=w["vid"], product_id=w["pid"], vendor_name=w["vendor_name"],
+        product_name=w["product_name"], date=w["date"], hw_ver=w["hw_ver"], hw_ver_str=w["hw_ver_str"],
+        sw_ver_str=w["sw_ver_str"], dac_cert=dac_der, dac_key=dac_key, pai_cert=w["pai_der"],
+        passcode=passcode if w["include_passcode"] else None, spake2_it=it, spake2_salt=salt,
+        spake2_verifier=verifier, discriminator=discriminator, rd_uid=rd_uid, enable_key=w["enable_key"],
+        product_finish=w["product_finish"], primary_color=w["primary_color"], user=row.get("user"),
+    )
+    fd.validate(check_verifier=False)
+    payload = onboarding.SetupPayload(w["vid"], w["pid"], discriminator, passcode)
+    qr = onboarding.qr_code(payload)
+    manual = onboarding.manual_code(payload)
+    doc = fd.to_doc()
+    stage = os.path.join(w["batch_dir"], STAGING, serial)
+    if os.path.lexists(stage):
+        shutil.rmtree(stage)
+    os.mkdir(stage, 0o700)
+    _write(os.path.join(stage, "factory_data.json"), json.dumps(doc).encode("ascii"), True)
+    image = nrfconnect.image_bytes(nrfconnect.encode_cbor(doc))
+    if len(image) > w["size"]:
+        raise InvalidInput(f"device {serial}", f"factory data needs {len(image)} bytes, the partition holds {w['size']}")
+    _write(os.path.join(stage, "factory_data.hex"), nrfconnect.to_intel_hex(image, w["offset"]), True)
+    _write(os.path.join(stage, "factory_data.bin"), image, True)
+    _write(os.path.join(stage, "onboarding.txt"), onboarding.onboarding_text(manual, qr).encode("ascii"), True)
+    if w["png"]:
+        from .qrimage import qr_png
+
+        _write(os.path.join(stage, "onboarding.png"), qr_png(qr), True)
+    _write(os.path.join(stage, "DAC_cert.der"), dac_der, False)
+    from .attestation import key_der_from_scalar
+
+    _write(os.path.join(stage, "DAC_key.der"), key_der_from_scalar(int.from_bytes(dac_key, "big"), dac_point), True)
+    os.chmod(stage, 0o755)
+    final = os.path.join(w["batch_dir"], serial)
+    if os.path.lexists(final):
+        shutil.rmtree(final)
+    os.rename(stage, final)
+    secrets_out = w["secrets_in_manifest"]
+    fields = [serial, f"0x{w['vid']:04X}", f"0x{w['pid']:04X}", str(discriminator),
+              str(passcode) if secrets_out else "", manual if secrets_out else "", qr if secrets_out else "",
+              str(it), base64.b64encode(salt).decode(), rd_uid.hex() if rd_uid else "", f"{dac_serial:x}",
+              hashlib.sha256(dac_der).hexdigest(), serial]
+    return _csv_line(fields)
+
+
+def _csv_line(fields: list[str]) -> str:
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(fields)
+    return buf.getvalue()
+
+
+def _run_chunk(chunk: list[tuple[int, dict]]) -> list[str]:
+    return [make_device(i, row) for i, row in chunk]
+
+
+# ---------------------------------------------------------------- driver
+
+
+def _serial_of(spec: Spec, index: int, rows: list | None) -> str:
+    if rows is not None and rows[index].get("serial"):
+        return rows[index]["serial"]
+    return spec.serial_pattern.format(vid=spec.vendor_id, pid=spec.product_id, n=spec.serial_start + index)
+
+
+def sync_filesystem(path: str) -> None:
+    """Make every write to the filesystem holding ``path`` durable: syncfs(2) where the C library has it
+    (only that filesystem), else sync(2)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    os.sync()
+
+
+def _read_state(path: str) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise OperationFailed(f"cannot read the batch state {path}: {e}") from None
+
+
+def _write_state(path: str, state: dict) -> None:
+    from .fileio import write_atomic
+
+    write_atomic(path, (json.dumps(state, indent=1, sort_keys=True) + "\n").encode(), secret=True)
+
+
+def _recover_manifest(path: str) -> int:
+    """Rows already recorded; a torn last line (power loss mid-append) is cut off."""
+    with open(path, "rb+") as f:
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        if keep != len(data):
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+        lines = data[:keep].count(b"\n")
+    return max(0, lines - 1)
+
+
+class Progress:
+    """A bar with rate and ETA on a terminal (tqdm), plain periodic lines otherwise, nothing when quiet."""
+
+    def __init__(self, total: int, done: int, quiet: bool):
+        self.total, self.done, self.quiet = total, done, quiet
+        self.start = time.monotonic()
+        self.first = done
+        self.last_line = self.start
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, initial=done, unit="dev", file=sys.stderr, dynamic_ncols=True)
+            except ImportError:
+                self.bar = None
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = time.monotonic()
+        if now - self.last_line >= 5 or self.done == self.total:
+            rate = (self.done - self.first) / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / rate if rate else 0
+            print(f"batch: {self.done}/{self.total} devices, {rate:.0f} devices/s, ETA {eta:.0f} s",
+                  file=sys.stderr, flush=True)
+            self.last_line = now
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(spec: Spec, args, report) -> dict:
+    """Produce (or finish) a batch; returns a summary."""
+    import secrets
+
+    from . import attestation, keys
+    from .fileio import read_bytes
+
+    if spec.format != "nrfconnect":
+        raise OperationFailed(f"--format {spec.format}: this version writes nrfconnect images only")
+    if "{n" not in spec.serial_pattern:
+        raise InvalidInput("--serial_pattern", "must contain {n} (the device number) so serials are unique")
+    try:
+        spec.serial_pattern.format(vid=spec.vendor_id, pid=spec.product_id, n=spec.serial_start)
+    except (KeyError, ValueError, IndexError) as e:
+        raise InvalidInput("--serial_pattern", f"{spec.serial_pattern!r} is not a valid pattern ({e})") from None
+    spake2p.check_iterations(spec.spake2_it)
+    if not spake2p.MIN_SALT_LEN <= spec.salt_len <= spake2p.MAX_SALT_LEN:
+        raise InvalidInput("--salt_len", f"must be {spake2p.MIN_SALT_LEN}..{spake2p.MAX_SALT_LEN}, got {spec.salt_len}")
+
+    # credentials
+    pai_der = keys.load_certificate_der(args.pai_cert, "--pai_cert")
+    pai = attestation.load_cert(pai_der, "--pai_cert")
+    pai_key = keys.load_p256_key(args.pai_key, "--pai_key", getattr(args, "pai_key_password", None))
+    if not attestation.key_matches(pai, pai_key):
+        raise InvalidInput("--pai_key", "does not match --pai_cert")
+    errors, deviations = attestation.profile_findings(pai, "pai")
+    if errors:
+        raise InvalidInput("--pai_cert", errors[0])
+    for d in deviations:
+        report.warn(d)
+    pai_vid, pai_pid = attestation.matter_ids(pai, lenient=True)
+    if pai_vid is not None and pai_vid != spec.vendor_id:
+        raise InvalidInput("--vendor_id", f"0x{spec.vendor_id:04X} differs from the PAI vendor ID 0x{pai_vid:04X}")
+    if pai_pid is not None and pai_pid != spec.product_id:
+        raise InvalidInput("--product_id", f"0x{spec.product_id:04X} differs from the PAI product ID 0x{pai_pid:04X}")
+    if args.paa_cert:
+        paa = attestation.load_cert(keys.load_certificate_der(args.paa_cert, "--paa_cert"), "--paa_cert")
+        if not attestation.signed_by(pai, paa):
+            raise InvalidInput("--pai_cert", "is not signed by --paa_cert")
+    cd_der = None
+    if args.cd:
+        from . import cd
+
+        cd_der = read_bytes(args.cd, "--cd")
+        content = cd.parse(cd_der, "--cd").content
+        problems = cd.check_against_certificates(content, _FakeDac(spec.vendor_id, spec.product_id), pai)
+        if content.vendor_id != spec.vendor_id or spec.product_id not in content.product_ids:
+            problems.insert(0, f"the CD is for vendor 0x{content.vendor_id:04X}, products "
+                               f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}")
+        if problems:
+            raise InvalidInput("--cd", problems[0])
+
+    # devices
+    rows = None
+    csv_digest = None
+    if args.csv:
+        def bad_row(line: str) -> None:
+            if args.skip_bad_rows:
+                report.warn(f"skipped {line}")
+            else:
+                print(f"{report.prog}: error: {line}", file=sys.stderr)
+
+        rows = read_csv_rows(args.csv, pai, bad_row, args.skip_bad_rows)
+        csv_digest = hashlib.sha256(read_bytes(args.csv, "--csv")).hexdigest()
+        spec.count = len(rows)
+    if not spec.count or spec.count < 1:
+        raise InvalidInput("--count", "give --count N (N >= 1) or --csv FILE")
+    if spec.unique_discriminators and spec.count > 4096:
+        raise InvalidInput("--unique_discriminators", f"{spec.count} devices cannot have unique 12-bit discriminators "
+                                                      f"(at most 4096)")
+    dac_pairs = None
+    if args.dac_dir:
+        files = dac_dir_pairs(args.dac_dir)
+        if len(files) < spec.count:
+            raise InvalidInput("--dac_dir", f"holds {len(files)} DAC pairs for {spec.count} devices")
+        dac_pairs = [load_dac_pair(c, k, pai, os.path.basename(c)) for c, k in files[: spec.count]]
+    if args.seed is not None:
+        if not 0xFFF1 <= spec.vendor_id <= 0xFFF4 and not args.force:
+            raise InvalidInput("--seed", f"derives every key and passcode from the seed: refused for the production "
+                                         f"vendor ID 0x{spec.vendor_id:04X} (use --force to insist)")
+        report.warn("=" * 20 + " --seed: every DAC key, passcode and salt of this batch can be recomputed from the "
+                    "seed; use it for test batches only " + "=" * 20)
+
+    # the batch directory and its state
+    batch_dir = os.path.join(args.out, f"{spec.vendor_id:04x}_{spec.product_id:04x}")
+    state_path = os.path.join(batch_dir, STATE_FILE)
+    manifest_path = os.path.join(batch_dir, MANIFEST)
+    fingerprint = spec.fingerprint(pai_der, csv_digest, args.dac_dir, args.seed)
+    state = _read_state(state_path)
+    if state is not None and state.get("fingerprint") != fingerprint:
+        if not args.overwrite:
+            raise OperationFailed(f"{batch_dir} holds a different batch; use --overwrite to replace it "
+                                  f"(or choose another --out)")
+        shutil.rmtree(batch_dir)
+        state = None
+    if state is None and os.path.isdir(batch_dir) and os.listdir(batch_dir):
+        if not args.overwrite:
+            raise OperationFailed(f"{batch_dir} exists and is not a batch of this tool; use --overwrite to replace it")
+        shutil.rmtree(batch_dir)
+    os.makedirs(batch_dir, exist_ok=True)
+    if state is not None and state.get("complete"):
+        done = _recover_manifest(manifest_path) if os.path.exists(manifest_path) else 0
+        if done == spec.count:
+            return {"devices": spec.count, "new": 0, "seconds": 0.0, "manifest": manifest_path, "batch_dir": batch_dir}
+        raise OperationFailed(f"{manifest_path} lists {done} devices but the batch is marked complete with "
+                              f"{spec.count}: the directory was changed by hand")
+    if state is None:
+        key = hashlib.sha256(b"matter-factory-data seed:" + args.seed.encode()).digest() if args.seed is not None \
+            else secrets.token_bytes(32)
+        state = {"fingerprint": fingerprint, "count": spec.count, "key": key.hex(), "complete": False}
+        _write_state(state_path, state)
+    key = bytes.fromhex(state["key"])
+    keyed = Keyed(key)
+    serial_prefix = int.from_bytes(keyed.derive("dac-serial-prefix", 0, 4), "big") & 0x7FFFFFFF or 1
+
+    secret_manifest = spec.secrets_in_manifest
+    if not os.path.exists(manifest_path):
+        fd = os.open(manifest_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret_manifest else 0o644)
+        os.write(fd, (MANIFEST_HEADER + "\n").encode())
+        os.fsync(fd)
+        os.close(fd)
+    done = _recover_manifest(manifest_path)
+    staging = os.path.join(batch_dir, STAGING)
+    if os.path.isdir(staging):
+        shutil.rmtree(staging)
+    os.mkdir(staging, 0o700)
+    for i in range(done, spec.count):  # devices written but not yet recorded are made again, identically
+        path = os.path.join(batch_dir, _serial_of(spec, i, rows))
+        if os.path.lexists(path):
+            shutil.rmtree(path)
+    if cd_der is not None:
+        from .fileio import write_atomic
+
+        write_atomic(os.path.join(batch_dir, "CD.der"), cd_der)
+
+    import datetime
+
+    not_before = attestation.date_start(spec.date) if spec.valid_from is None else \
+        datetime.datetime.fromisoformat(spec.valid_from)
+    not_before = max(not_before, pai.not_before)
+    _, not_after = attestation.validity(not_before, spec.lifetime)
+    ctx = {
+        "key": key, "vid": spec.vendor_id, "pid": spec.product_id, "vendor_name": spec.vendor_name,
+        "product_name": spec.product_name, "date": spec.date, "hw_ver": spec.hw_ver, "hw_ver_str": spec.hw_ver_str,
+        "sw_ver_str": spec.sw_ver_str, "spake2_it": spec.spake2_it, "salt_len": spec.salt_len,
+        "serial_pattern": spec.serial_pattern, "serial_start": spec.serial_start, "count": spec.count,
+        "include_passcode": spec.include_passcode, "enable_key": spec.enable_key, "rd_uid": spec.rd_uid,
+        "product_finish": spec.product_finish, "primary_color": spec.primary_color, "png": spec.png,
+        "secrets_in_manifest": secret_manifest, "offset": spec.offset, "size": spec.size, "batch_dir": batch_dir,
+        "pai_der": pai_der, "pai_key_der": attestation.key_der(pai_key), "cn": f"{spec.vendor_name} {spec.product_name}"[:64],
+        "not_before": not_before, "not_after": not_after, "serial_prefix": serial_prefix, "dac_pairs": dac_pairs,
+        "fixed_passcodes": frozenset(r["passcode"] for r in rows if "passcode" in r) if rows else frozenset(),
+        "fixed_discriminators": frozenset(r["discriminator"] for r in rows if "discriminator" in r) if rows else frozenset(),
+    }
+    if spec.count > 4096 and not spec.unique_discriminators:
+        report.warn(f"{spec.count} devices share 4096 discriminators: each value is used at most "
+                    f"{-(-spec.count // 4096)} times")
+
+    jobs = max(1, args.jobs or os.cpu_count() or 1)
+    chunk = max(1, min(64, (spec.count - done) // (jobs * 8) or 1))
+    progress = Progress(spec.count, done, args.quiet)
+    start = time.monotonic()
+    made = 0
+    manifest = open(manifest_path, "a", encoding="utf-8")
+    pending_rows: list[str] = []
+
+    def flush_rows(final: bool = False) -> None:
+        if pending_rows:
+            sync_filesystem(batch_dir)  # the devices' files are durable before the manifest names them
+            manifest.write("".join(pending_rows))
+            manifest.flush()
+            os.fsync(manifest.fileno())
+            pending_rows.clear()
+
+    def chunks():
+        for lo in range(done, spec.count, chunk):
+            hi = min(spec.count, lo + chunk)
+            yield [(i, rows[i] if rows is not None else {}) for i in range(lo, hi)]
+
+    try:
+        if jobs == 1 or spec.count - done <= chunk:
+            _worker_init(ctx)
+            results = (_run_chunk(c) for c in chunks())
+            for lines in results:
+                pending_rows.extend(lines)
+                made += len(lines)
+                progress.update(len(lines))
+                if len(pending_rows) >= SYNC_GROUP:
+                    flush_rows()
+        else:
+            import collections
+            import multiprocessing
+
+            mp = multiprocessing.get_context("fork")
+            with mp.Pool(jobs, initializer=_worker_init, initargs=(ctx,)) as pool:
+                window: collections.deque = collections.deque()
+                source = chunks()
+                for c in source:
+                    window.append(pool.apply_async(_run_chunk, (c,)))
+                    if len(window) >= jobs * 4:
+                        break
+                while window:
+                    lines = window.popleft().get()
+                    for c in source:
+                        window.append(pool.apply_async(_run_chunk, (c,)))
+                        break
+                    pending_rows.extend(lines)
+                    made += len(lines)
+                    progress.update(len(lines))
+                    if len(pending_rows) >= SYNC_GROUP:
+                        flush_rows()
+        flush_rows(final=True)
+    finally:
+        manifest.close()
+        progress.close()
+    shutil.rmtree(staging, ignore_errors=True)
+    state = {"fingerprint": fingerprint, "count": spec.count, "complete": True}  # the key is no longer needed
+    _write_state(state_path, state)
+    sync_filesystem(batch_dir)
+    return {"devices": spec.count, "new": made, "seconds": time.monotonic() - start, "manifest": manifest_path,
+            "batch_dir": batch_dir}
+
+
+class _FakeDac:
+    """Stands for the DACs a batch will issue (VID/PID in the subject) in the CD checks."""
+
+    def __init__(self, vid: int, pid: int):
+        from .der import Name  # noqa: F401  (same interface as der.Certificate.subject)
+
+        self.subject = _FakeName({"1.3.6.1.4.1.37244.2.1": f"{vid:04X}", "1.3.6.1.4.1.37244.2.2": f"{pid:04X}"})
+
+
+class _FakeName:
+    def __init__(self, values: dict):
+        self.values = values
+
+    def get(self, oid: str) -> list:
+        return [self.values[oid]] if oid in self.values else []
