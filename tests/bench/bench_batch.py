@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Benchmark: 1,000 devices with fresh DACs and 1,000 PBKDF2 iterations.
+
+Prints wall times and ratios for
+  * matter-factory-data batch with onboarding PNGs, and with --no_png;
+  * esp-matter-mfg-tool doing the same job (installed into its own venv, .bench-venv/esp, on first use:
+    it pins old cryptography/click and installs top-level packages that clash with ours);
+  * the crypto floor: PBKDF2 + one EC key generation + one ECDSA signature + one scalar multiplication per
+    device, on the same number of processes, measured in-process (no interpreter start-up);
+  * peak memory (max RSS of the batch and its workers) for N and for 100 x N devices with --memory.
+Asserts nothing.
+
+    python tests/bench/bench_batch.py [--count 1000] [--jobs N] [--workdir DIR] [--no_esp] [--memory]
+
+Output files go to --workdir (default: a fresh directory under the current one). Every run starts with a
+sync so no tool pays for another's writes; disk speed on virtual machines varies a lot, so the script also
+prints each tool's CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIX = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "matter-credentials")
+PAI_CERT = os.path.join(FIX, "test-attestation", "Chip-Test-PAI-FFF1-8000-Cert.pem")
+PAI_KEY = os.path.join(FIX, "test-attestation", "Chip-Test-PAI-FFF1-8000-Key.pem")
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and its children)."""
+    subprocess.run(["sync"])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def esp_tool(venv: str) -> str:
+    exe = os.path.join(venv, "bin", "esp-matter-mfg-tool")
+    if not os.path.exists(exe):
+        print(f"installing esp-matter-mfg-tool into {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "esp-matter-mfg-tool"], check=True)
+    return exe
+
+
+def floor_work(n: int) -> int:
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    signer = ec.generate_private_key(ec.SECP256R1())
+    tbs = bytes(400)
+    for i in range(n):
+        hashlib.pbkdf2_hmac("sha256", i.to_bytes(4, "little"), bytes(32), 1000, 80)  # SPAKE2+ w0s || w1s
+        ec.generate_private_key(ec.SECP256R1())  # the DAC key
+        signer.sign(tbs, ec.ECDSA(hashes.SHA256()))  # the DAC signature
+        ec.derive_private_key(i + 1, ec.SECP256R1()).public_key().public_numbers()  # L = w1 * G
+    return n
+
+
+def crypto_floor(count: int, jobs: int) -> float:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(jobs) as pool:
+        pool.map(floor_work, [1] * jobs)
+        parts = [count // jobs + (1 if i < count % jobs else 0) for i in range(jobs)]
+        t = time.perf_counter()
+        pool.map(floor_work, parts)
+        return time.perf_counter() - t
+
+
+def ours(count: int, jobs: int, out: str, extra: list[str]) -> tuple[float, float]:
+    cmd = [sys.executable, "-m", "matter_factory_data", "batch", "--count", str(count), "--vendor_id", "0xFFF1",
+           "--product_id", "0x8000", "--vendor_name", "Test", "--product_name", "Light", "--date", "2024-05-01",
+           "--pai_cert", PAI_CERT, "--pai_key", PAI_KEY, "--spake2_it", "1000", "--out", out, "--quiet",
+           "--jobs", str(jobs), *extra]
+    ENV["PYTHONPATH"] = os.path.join(ROOT, "scripts")
+    return timed(cmd)
+
+
+def peak_rss(count: int, jobs: int, out: str) -> int:
+    """Largest resident set (KiB) of the batch process or any worker."""
+    code = ("import resource, runpy, sys; sys.argv = sys.argv[1:]; "
+            "from matter_factory_data.cli import main; rc = main(sys.argv); "
+            "print(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss), file=sys.stderr); sys.exit(rc)")
+    cmd = [sys.executable, "-c", code, "x", "batch", "--count", str(count), "--vendor_id", "0xFFF1",
+           "--product_id", "0x8000", "--vendor_name", "Test", "--product_name", "Light", "--date", "2024-05-01",
+           "--pai_cert", PAI_CERT, "--pai_key", PAI_KEY, "--out", out, "--quiet", "--no_png", "--jobs", str(jobs)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    if p.returncode:
+        sys.exit(p.stderr)
+    return int(p.stderr.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count())
+    ap.add_argument("--workdir")
+    ap.add_argument("--no_esp", action="store_true", help="skip esp-matter-mfg-tool")
+    ap.add_argument("--memory", action="store_true", help="also measure peak memory for N and 100 x N devices")
+    args = ap.parse_args()
+    work = args.workdir or tempfile.mkdtemp(prefix=".bench-batch-", dir=os.getcwd())
+    os.makedirs(work, exist_ok=True)
+    n, jobs = args.count, args.jobs
+    try:
+        floor = crypto_floor(n, jobs)
+        png = ours(n, jobs, os.path.join(work, "png"), [])
+        nopng = ours(n, jobs, os.path.join(work, "nopng"), ["--no_png"])
+        print(f"devices: {n}, jobs: {jobs}, PBKDF2 iterations: 1000, outputs in {work}")
+        print(f"crypto floor                         {floor:7.2f} s")
+        print(f"matter-factory-data batch            {png[0]:7.2f} s wall  {png[1]:7.2f} s CPU")
+        print(f"matter-factory-data batch --no_png   {nopng[0]:7.2f} s wall  {nopng[1]:7.2f} s CPU")
+        print(f"  --no_png / crypto floor            {nopng[0] / floor:7.2f}  (target <= 1.5)")
+        if not args.no_esp:
+            exe = esp_tool(os.path.join(os.getcwd(), ".bench-venv", "esp"))
+            cd = os.path.join(work, "CD.der")
+            subprocess.run([sys.executable, "-m", "matter_factory_data", "cd", "generate", "--vendor_id", "0xFFF1",
+                            "--product_id", "0x8000", "--signing_cert",
+                            os.path.join(FIX, "test-cd", "Chip-Test-CD-Signing-Cert.pem"), "--signing_key",
+                            os.path.join(FIX, "test-cd", "Chip-Test-CD-Signing-Key.pem"), "--out", cd],
+                           check=True, env=ENV, capture_output=True)
+            esp = timed([exe, "-v", "0xFFF1", "-p", "0x8000", "--pai", "-k", PAI_KEY, "-c", PAI_CERT, "-cd", cd,
+                         "-n", str(n), "--iteration-count", "1000", "--outdir", os.path.join(work, "esp")])
+            print(f"esp-matter-mfg-tool                  {esp[0]:7.2f} s wall  {esp[1]:7.2f} s CPU")
+            print(f"  esp-matter-mfg-tool / ours (PNG)   {esp[0] / png[0]:7.2f}x  (target >= 12)")
+        if args.memory:
+            small = peak_rss(n, jobs, os.path.join(work, "mem-small"))
+            large = peak_rss(100 * n, jobs, os.path.join(work, "mem-large"))
+            print(f"peak RSS {n} devices: {small / 1024:.1f} MiB, {100 * n} devices: {large / 1024:.1f} MiB, "
+                  f"ratio {large / small:.2f} (target <= 2)")
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
