@@ -13,8 +13,8 @@ SDK_TEST_PAA = "credentials/test/attestation/Chip-Test-PAA-NoVID"
 SDK_TEST_CD_SIGNER = "credentials/test/certification-declaration/Chip-Test-CD-Signing"
 
 
-def find_matter_sdk() -> str | None:
-    """A Matter SDK checkout: ``CHIP_ROOT``, or the Zephyr ``connectedhomeip`` module directory."""
+def find_matter_sdk(stem: str = SDK_TEST_PAA) -> str | None:
+    """A Matter SDK checkout holding ``stem``-Cert.pem: ``CHIP_ROOT``, or the Zephyr ``connectedhomeip`` module."""
     candidates = []
     if os.environ.get("CHIP_ROOT"):
         candidates.append(os.environ["CHIP_ROOT"])
@@ -23,7 +23,7 @@ def find_matter_sdk() -> str | None:
     if os.environ.get("ZEPHYR_BASE"):
         candidates.append(os.path.join(os.path.dirname(os.environ["ZEPHYR_BASE"]), "modules", "lib", "matter"))
     for root in candidates:
-        if os.path.isfile(os.path.join(root, SDK_TEST_PAA + "-Cert.pem")):
+        if os.path.isfile(os.path.join(root, stem + "-Cert.pem")):
             return root
     return None
 
@@ -54,28 +54,32 @@ def load_ca(cert_path: str, key_path: str, what: str, password: str | None = Non
     return cert, key
 
 
-def resolve_paa(args: Any, report, vendor_id: int, not_before, outdir: str, files: list):
-    """The PAA fallback rule: given files; else the SDK's test PAA; else a fresh test PAA, written out."""
-    paa_cert_path = getattr(args, "paa_cert", None)
-    paa_key_path = getattr(args, "paa_key", None)
-    if bool(paa_cert_path) != bool(paa_key_path):
-        raise InvalidInput("--paa_cert/--paa_key", "give both or neither")
-    if paa_cert_path:
-        return load_ca(paa_cert_path, paa_key_path, "paa")
-    sdk = find_matter_sdk()
+def _resolve_signer(option: str, cert_path: str | None, key_path: str | None, sdk_stem: str, sdk_note: str,
+                    fresh_cn: str, fresh_start, fresh_name: str, fresh_warning: str, report, outdir: str, files: list):
+    """The one fallback rule for the PAA and the CD signer: the given files; else the Matter SDK's public
+    test material when a checkout is found; else a freshly generated self-signed test CA, written out."""
+    if bool(cert_path) != bool(key_path):
+        raise InvalidInput(f"--{option}_cert/--{option}_key", "give both or neither")
+    if cert_path:
+        return load_ca(cert_path, key_path, option)
+    sdk = find_matter_sdk(sdk_stem)
     if sdk:
-        report.info(f"signing the PAI with the Matter SDK's test PAA ({sdk}/{SDK_TEST_PAA}-Cert.pem)")
-        return load_ca(os.path.join(sdk, SDK_TEST_PAA + "-Cert.pem"), os.path.join(sdk, SDK_TEST_PAA + "-Key.pem"), "paa")
+        report.info(f"{sdk_note} ({os.path.join(sdk, sdk_stem)}-Cert.pem)")
+        return load_ca(os.path.join(sdk, sdk_stem + "-Cert.pem"), os.path.join(sdk, sdk_stem + "-Key.pem"), option)
     key = attestation.generate_p256_key()
-    cert = attestation.issue_certificate(
-        "paa", "Matter Test PAA", key.public_key(), key, valid_from=not_before
-    )
-    _add_pair(files, outdir, "PAA", cert, key)
-    report.warn(
-        f"no --paa_cert/--paa_key and no Matter SDK checkout (CHIP_ROOT): generated a test PAA "
-        f"({os.path.join(outdir, 'PAA_cert.der')}); commissioners must trust it as a PAA root"
-    )
+    cert = attestation.issue_certificate("paa", fresh_cn, key.public_key(), key, valid_from=fresh_start)
+    _add_pair(files, outdir, fresh_name, cert, key)
+    report.warn(fresh_warning.format(path=os.path.join(outdir, f"{fresh_name}_cert.der")))
     return cert, key
+
+
+def resolve_paa(args: Any, report, vendor_id: int, not_before, outdir: str, files: list):
+    """The PAA that signs generated PAIs (the fallback rule of ``_resolve_signer``)."""
+    return _resolve_signer(
+        "paa", getattr(args, "paa_cert", None), getattr(args, "paa_key", None), SDK_TEST_PAA,
+        "signing the PAI with the Matter SDK's test PAA", "Matter Test PAA", not_before, "PAA",
+        "no --paa_cert/--paa_key and no Matter SDK checkout (CHIP_ROOT): generated a test PAA ({path}); "
+        "commissioners must trust it as a PAA root", report, outdir, files)
 
 
 def _add_pair(files: list, outdir: str, name: str, cert, key) -> None:
@@ -135,29 +139,15 @@ def generated_credentials(args: Any, report, outdir: str) -> Credentials:
 
 
 def resolve_cd_signer(args: Any, report, outdir: str, files: list):
-    cert_path = getattr(args, "cd_signing_cert", None)
-    key_path = getattr(args, "cd_signing_key", None)
-    if bool(cert_path) != bool(key_path):
-        raise InvalidInput("--cd_signing_cert/--cd_signing_key", "give both or neither")
-    if cert_path:
-        return load_ca(cert_path, key_path, "cd_signing")
-    sdk = find_matter_sdk()
-    if sdk:
-        report.info(f"signing the CD with the Matter SDK's test CD signing key ({sdk}/{SDK_TEST_CD_SIGNER}-Key.pem)")
-        return load_ca(
-            os.path.join(sdk, SDK_TEST_CD_SIGNER + "-Cert.pem"), os.path.join(sdk, SDK_TEST_CD_SIGNER + "-Key.pem"), "cd_signing"
-        )
+    """The key that signs generated CDs (the fallback rule of ``_resolve_signer``)."""
     import datetime
 
-    key = attestation.generate_p256_key()
-    start = datetime.datetime(2021, 6, 28, tzinfo=datetime.timezone.utc)
-    cert = attestation.issue_certificate("paa", "Matter Test CD Signing Authority", key.public_key(), key, valid_from=start)
-    _add_pair(files, outdir, "CD_signing", cert, key)
-    report.warn(
-        "no --cd_signing_cert/--cd_signing_key and no Matter SDK checkout: signed the CD with a freshly generated "
-        "test key; commissioners will not trust this CD signer"
-    )
-    return cert, key
+    return _resolve_signer(
+        "cd_signing", getattr(args, "cd_signing_cert", None), getattr(args, "cd_signing_key", None),
+        SDK_TEST_CD_SIGNER, "signing the CD with the Matter SDK's test CD signing key",
+        "Matter Test CD Signing Authority", datetime.datetime(2021, 6, 28, tzinfo=datetime.timezone.utc),
+        "CD_signing", "no --cd_signing_cert/--cd_signing_key and no Matter SDK checkout: signed the CD with a "
+        "freshly generated test key ({path}); commissioners will not trust this CD signer", report, outdir, files)
 
 
 def parse_valid_from(text: str, what: str = "--valid_from"):
