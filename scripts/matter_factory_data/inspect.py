@@ -125,14 +125,26 @@ def _check_credentials(fd: FactoryData, ins: Inspection) -> None:
     ins.warnings += result.deviations + result.notes
 
 
-def inspect_file(path: str, offset: int | None = None, fmt: str | None = None) -> Inspection:
+def inspect_file(path: str, offset: int | None = None, fmt: str | None = None, aes_key: str | None = None) -> Inspection:
     from .fileio import read_bytes
+    from .formats import nxp
 
-    if fmt not in (None, "nrfconnect"):
+    data = read_bytes(path, "FILE")
+    if fmt == "esp32":
         from .errors import OperationFailed
 
-        raise OperationFailed(f"--format {fmt}: this version decodes nrfconnect images only")
-    return inspect_bytes(read_bytes(path, "FILE"), path, offset)
+        raise OperationFailed("--format esp32: this version decodes nrfconnect and nxp images only")
+    if fmt == "nxp" or (fmt is None and nxp.looks_like(data[offset or 0:])):
+        key = None
+        if aes_key:
+            try:
+                key = bytes.fromhex(aes_key)
+            except ValueError:
+                raise InvalidInput("--aes128_key", f"{aes_key!r} is not a hex string") from None
+            if len(key) not in (16, 32):
+                raise InvalidInput("--aes128_key", f"must be 16 or 32 bytes, got {len(key)}")
+        return inspect_nxp(data[offset or 0:], path, key)
+    return inspect_bytes(data, path, offset)
 
 
 SECRET_FIELDS = ("dac_key", "passcode")
@@ -181,3 +193,93 @@ def to_json(ins: Inspection, show_secrets: bool = False) -> dict:
         "warnings": ins.warnings,
         "notes": ins.notes,
     }
+
+
+# ---------------------------------------------------------------- NXP images
+
+
+def inspect_nxp(data: bytes, path: str, key: bytes | None = None) -> Inspection:
+    """Decode an NXP image (plain, AES-ECB with ``key``, or HWParameters-wrapped) and check every entry
+    against the device readers' rules."""
+    from . import attestation, spake2p
+    from .formats import nxp
+
+    ins = Inspection(path=path, kind="bin", fmt="nxp")
+    ins.image_length = len(data)
+    try:
+        d = nxp.decode(data, key)
+    except FactoryDataError as e:
+        ins.errors.append(str(e))
+        return ins
+    values = {}
+    for tag, raw in d.entries:
+        name = nxp.TAGS[tag][0]
+        try:
+            values[name] = nxp.decode_value(tag, raw)
+        except FactoryDataError as e:
+            ins.errors.append(str(e))
+            continue
+        kind = nxp.TAGS[tag][1]
+        want = {"u32": 4, "u16": 2, "u8": 1}.get(kind)
+        if want is not None and len(raw) != want:
+            ins.errors.append(f"{name}: {len(raw)} bytes, the readers expect {want}")
+    ins.doc = {k: ("hex:" + v.hex() if isinstance(v, bytes) else v) for k, v in values.items()}
+    ins.notes.append(f"{d.wrapper} image, payload {d.size} bytes"
+                     + (f", {d.padding} padding bytes" if d.padding else ""))
+    err = ins.errors.append
+    for required in ("verifier", "salt", "iteration_count", "discriminator", "passcode", "vendor_id", "product_id"):
+        if required not in values:
+            err(f"{required}: missing (tags 1-7 are required by the RT1060 and RW61x readers)")
+    v = values
+    try:
+        if "passcode" in v:
+            spake2p.check_passcode(v["passcode"])
+        if "iteration_count" in v:
+            spake2p.check_iterations(v["iteration_count"], "iteration_count")
+        if "salt" in v:
+            spake2p.check_salt(v["salt"], "salt")
+        if "verifier" in v:
+            spake2p.check_verifier_format(v["verifier"], "verifier")
+            if all(k in v for k in ("passcode", "salt", "iteration_count")) and not spake2p.verifier_matches(
+                    v["verifier"], v["passcode"], v["salt"], v["iteration_count"]):
+                err("verifier: does not match passcode, salt and iteration_count")
+    except FactoryDataError as e:
+        err(str(e))
+    if "discriminator" in v and v["discriminator"] > 0xFFF:
+        err(f"discriminator: {v['discriminator']} does not fit 12 bits")
+    if "manufacturing_date" in v:
+        try:
+            from .model import check_date
+
+            check_date(v["manufacturing_date"], "manufacturing_date")
+        except FactoryDataError as e:
+            err(str(e))
+    try:
+        dac = attestation.load_cert(v["dac_cert"], "dac_cert") if "dac_cert" in v else None
+        pai = attestation.load_cert(v["pai_cert"], "pai_cert") if "pai_cert" in v else None
+        if dac is not None and pai is not None:
+            key_bytes = v.get("dac_key")
+            scalar = int.from_bytes(key_bytes, "big") if key_bytes and len(key_bytes) == 32 else None
+            if key_bytes and len(key_bytes) != 32:
+                ins.notes.append(f"dac_key is a {len(key_bytes)}-byte secure-element blob; not checked")
+            result = attestation.check_chain(dac, pai, None, scalar, v.get("vendor_id"), v.get("product_id"))
+            ins.errors += result.errors
+            ins.warnings += result.deviations + result.notes
+        if "cert_declaration" in v:
+            from . import cd
+
+            content = cd.parse(v["cert_declaration"], "cert_declaration").content
+            if "vendor_id" in v and (content.vendor_id != v["vendor_id"] or v.get("product_id") not in content.product_ids):
+                err("cert_declaration: its vendor/product IDs differ from vendor_id/product_id")
+    except FactoryDataError as e:
+        err(str(e))
+    readers = ["DefaultImpl", "RW61x"]
+    if d.wrapper == "plain":
+        readers += ["RW61x El2Go", "K32W0", "RT1060 (encrypt_none)"]
+        readers += ["Zephyr", "K32W1/MCXW71 FwkImpl"] if d.size % 16 == 0 else ["Zephyr (loses the last bytes)"]
+    elif d.wrapper == "hw_params":
+        readers = ["K32W1/MCXW71 legacy (HWParameters)"]
+    else:
+        readers += ["Zephyr", "K32W1/MCXW71 FwkImpl (AES-128)", "RT1060 (AES-128)"]
+    ins.notes.append("readers: " + ", ".join(readers))
+    return ins

@@ -22,6 +22,7 @@ COMMANDS = {
     "layout": ("layout_cmd", "check a pm_static.yml partition layout for factory data"),
     "merge": ("merge_cmd", "merge Intel HEX files (firmware + factory data), overlap is an error"),
     "batch": ("batch_cmd", "factory data for many devices: parallel, resumable, with a manifest"),
+    "nxp": ("nxp_cmd", "NXP factory data binary (generate.py arguments), plain, AES-ECB or HWParameters"),
 }
 
 USAGE = f"""usage: {PROG} <command> [options]

@@ -1,0 +1,206 @@
+"""The NXP factory data generator: validated inputs -> KLV entries -> plain / ECB / hw_params image.
+
+Byte-identical with NXP's generate.py for valid inputs (ascending tags, canonical Base64 salt and
+verifier, ASCII unique ID, 1..16 zero bytes of ECB padding); everything its defects let through is an
+error here (see the README's NXP section).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from . import attestation, keys, spake2p
+from .errors import InvalidInput
+from .fileio import WriteSet, read_bytes
+from .formats import nxp
+from .model import check_date
+
+
+def _text(value: str | None, option: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    n = len(value.encode("utf-8"))
+    if n > limit:
+        raise InvalidInput(option, f"is {n} bytes long, the maximum is {limit}")
+    return value
+
+
+def _aes_key(args) -> bytes | None:
+    if args.aes128_key and args.aes256_key:
+        raise InvalidInput("--aes128_key/--aes256_key", "give one key, not both")
+    text, option = (args.aes256_key, "--aes256_key") if args.aes256_key else (args.aes128_key, "--aes128_key")
+    if not text:
+        return None
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise InvalidInput(option, f"{text!r} is not a hex string") from None
+    nxp.check_aes_key(key, option)
+    return key
+
+
+def build_entries(args, report) -> dict:
+    spake2p.check_passcode(args.passcode, "--passcode")
+    if not 0 <= args.discriminator <= 0xFFF:
+        raise InvalidInput("--discriminator", f"{args.discriminator} is out of range (allowed 0..4095)")
+    spake2p.check_iterations(args.it, "--it")
+    spake2p.check_salt(args.salt, "--salt")
+    for option, value in (("--vid", args.vid), ("--pid", args.pid), ("--hw_version", args.hw_version)):
+        if not 0 <= value <= 0xFFFF:
+            raise InvalidInput(option, f"{value} is out of range (allowed 0..65535)")
+    verifier = spake2p.generate_verifier(args.passcode, args.salt, args.it)
+    if args.spake2p_verifier is not None:
+        spake2p.check_verifier_format(args.spake2p_verifier, "--spake2p_verifier")
+        if args.spake2p_verifier != verifier:
+            raise InvalidInput("--spake2p_verifier", "does not match --passcode, --salt and --it (omit it to compute it)")
+    entries: dict = {1: verifier, 2: args.salt, 3: args.it, 7: args.discriminator, 8: args.passcode, 9: args.vid,
+                     10: args.pid, 16: args.hw_version}
+    entries[12] = _text(args.vendor_name, "--vendor_name", 32)
+    entries[13] = _text(args.product_name, "--product_name", 32)
+    entries[17] = _text(args.hw_version_str, "--hw_version_str", 64)
+    for tag, option, limit in ((14, "serial_num", 32), (19, "part_number", 32), (20, "product_url", 256),
+                               (21, "product_label", 64)):
+        value = _text(getattr(args, option), "--" + option, limit)
+        if value is not None:
+            entries[tag] = value
+    if args.date is not None:
+        check_date(args.date, "--date")
+        entries[15] = args.date
+    if args.unique_id is not None:
+        if args.unique_id_hex:
+            from .model import parse_hex
+
+            uid = parse_hex(args.unique_id, "--unique_id")
+            if not 16 <= len(uid) <= 32:
+                raise InvalidInput("--unique_id", f"must be 16..32 bytes, got {len(uid)}")
+        else:
+            uid = args.unique_id.encode("ascii", errors="strict") if args.unique_id.isascii() else None
+            if uid is None:
+                raise InvalidInput("--unique_id", "must be ASCII text")
+            if len(uid) > 32:
+                raise InvalidInput("--unique_id", f"is {len(uid)} bytes long, the maximum is 32")
+            if len(uid) < 16:
+                raise InvalidInput("--unique_id", f"{len(uid)} characters; a rotating device ID unique ID needs at least 16 bytes")
+        entries[18] = uid
+    if args.product_finish is not None:
+        entries[22] = nxp.FINISHES.index(args.product_finish)
+    if args.product_primary_color is not None:
+        entries[23] = nxp.COLORS.index(args.product_primary_color)
+
+    # credentials
+    cd_der = read_bytes(args.cert_declaration, "--cert_declaration")
+    from . import cd as cdmod
+
+    content = cdmod.parse(cd_der, "--cert_declaration").content
+    entries[11] = cd_der
+    pai_der = keys.load_certificate_der(args.pai_cert, "--pai_cert")
+    pai = attestation.load_cert(pai_der, "--pai_cert")
+    entries[6] = pai_der
+    if args.EL2GO_bin:
+        if args.dac_key or args.dac_cert:
+            raise InvalidInput("--EL2GO_bin", "the DAC comes from the EdgeLock 2GO blob: do not also give --dac_key/--dac_cert")
+        if args.EL2GO_DAC_KEY_ID is None or args.EL2GO_DAC_CERT_ID is None:
+            raise InvalidInput("--EL2GO_bin", "needs both --EL2GO_DAC_KEY_ID and --EL2GO_DAC_CERT_ID")
+        entries[24] = read_bytes(args.EL2GO_bin, "--EL2GO_bin")
+        entries[25] = args.EL2GO_DAC_KEY_ID
+        entries[26] = args.EL2GO_DAC_CERT_ID
+        dac = None
+    else:
+        if not args.dac_cert or not args.dac_key:
+            raise InvalidInput("--dac_cert/--dac_key", "required (or --EL2GO_bin with its IDs)")
+        dac_der = keys.load_certificate_der(args.dac_cert, "--dac_cert")
+        dac = attestation.load_cert(dac_der, "--dac_cert")
+        entries[5] = dac_der
+        if args.dac_key_use_sss_blob:
+            blob = read_bytes(args.dac_key, "--dac_key")
+            if len(blob) not in (nxp.SSS_BLOB_LEN, nxp.ELS_BLOB_LEN) and not args.allow_blob_length:
+                raise InvalidInput("--dac_key", f"blob is {len(blob)} bytes; an SSS blob has 56, an ELS blob 48 "
+                                                f"(--allow_blob_length to insist)")
+            entries[4] = blob
+            scalar = None
+        else:
+            scalar = keys.load_dac_scalar(args.dac_key, "--dac_key", args.dac_key_password)
+            entries[4] = scalar.to_bytes(32, "big")
+        result = attestation.check_chain(dac, pai, None, scalar,
+                                         None if args.allow_id_mismatch else args.vid,
+                                         None if args.allow_id_mismatch else args.pid, args.date)
+        result.raise_or_warn(report.warn, False)
+    if not args.allow_id_mismatch:
+        if content.vendor_id != args.vid or args.pid not in content.product_ids:
+            raise InvalidInput("--cert_declaration", f"is for vendor 0x{content.vendor_id:04X}, products "
+                               f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}, not 0x{args.vid:04X}/0x{args.pid:04X}")
+        if dac is not None:
+            problems = cdmod.check_against_certificates(content, dac, pai)
+            if problems:
+                raise InvalidInput("--cert_declaration", problems[0])
+    return entries
+
+
+def generate(args, report, platforms: dict) -> bytes:
+    key = _aes_key(args)
+    if args.hw_params and key is not None:
+        raise InvalidInput("--hw_params", "the HWParameters record holds a plain image: do not combine it with an AES key")
+    if args.spake2p_path:
+        report.debug("--spake2p_path is accepted for compatibility; the verifier is computed in-process")
+    entries = build_entries(args, report)
+    payload = nxp.encode_payload(entries)
+    if args.pad16 and key is None and len(payload) % 16:
+        payload += bytes(16 - len(payload) % 16)
+    if key is not None:
+        image = nxp.encrypted_image(payload, key)
+    else:
+        image = nxp.plain_image(payload)
+        if args.hw_params:
+            image = nxp.hw_params_image(image)
+            if len(image) > nxp.HW_PARAMS_MAX:
+                raise InvalidInput("--hw_params", f"the record is {len(image)} bytes, the HWParameters limit is 0x800")
+    address = args.address
+    if args.platform:
+        default_address, limit, ecb_ok = platforms[args.platform]
+        if args.platform in ("k32w1", "mcxw71") and not args.hw_params and address is None:
+            raise InvalidInput("--address", f"{args.platform} without --hw_params: give the address "
+                                            f"(__MATTER_FACTORY_DATA_START in the application's map file)")
+        if default_address is None and address is None:
+            raise InvalidInput("--address", f"{args.platform} has no fixed factory data address: give "
+                                            f"__FACTORY_DATA_START from the application's map file")
+        if key is not None and not ecb_ok:
+            raise InvalidInput("--aes128_key", f"the {args.platform} reader cannot decrypt factory data")
+        if key is not None and len(key) == 32 and args.platform in ("k32w1", "mcxw71", "rt1060", "rt1170"):
+            raise InvalidInput("--aes256_key", f"the {args.platform} reader decrypts AES-128 only")
+        if address is None:
+            address = default_address
+        if len(image) > limit:
+            raise InvalidInput("--out", f"the image is {len(image)} bytes, the {args.platform} reader holds {limit}")
+        if args.platform in ("k32w1", "mcxw71") and key is None and not args.hw_params and len(payload) % 16:
+            report.warn("a plain image whose size is not a multiple of 16 fails the K32W1/MCXW71 FwkImpl reader's "
+                        "hash check; use --pad16 or --hw_params")
+    elif 12 + len(payload) > nxp.READER_BUFFER and not args.hw_params:
+        raise InvalidInput("--out", f"the image is {12 + len(payload)} bytes, the readers' buffer holds 4096")
+    ws = WriteSet(overwrite=True).add(args.out, image, secret=True)
+    if args.hex:
+        if address is None:
+            raise InvalidInput("--hex", "needs --address or --platform")
+        from .formats.nrfconnect import to_intel_hex
+
+        ws.add(args.hex, to_intel_hex(image, address), secret=True)
+    ws.commit()
+    print(f"wrote {args.out} ({len(image)} bytes, {nxp_kind(key, args.hw_params)}), "
+          f"SHA-256 {hashlib.sha256(image).hexdigest()}")
+    if args.platform:
+        print(programming_hint(args.platform, os.path.basename(args.out), address))
+    return image
+
+
+def nxp_kind(key, hw_params) -> str:
+    if key is not None:
+        return f"AES-{len(key) * 8}-ECB"
+    return "plain, HWParameters record" if hw_params else "plain"
+
+
+def programming_hint(platform: str, name: str, address: int) -> str:
+    if platform == "k32w0":
+        return f'flash: DK6Programmer.exe -Y -V2 -s <COM port> -P 1000000 -Y -p FLASH@0x{address:X}="{name}"'
+    if platform in ("rt1060", "rt1170"):
+        return f"flash: MCUXpresso Flash Tool (or JLink: loadfile {name} 0x{address:X}) at __FACTORY_DATA_START 0x{address:X}"
+    return f"flash: JLink> loadfile {name} 0x{address:X}"
