@@ -246,3 +246,30 @@ def test_roundtrip(entries, key, hw):
         image = nxp.hw_params_image(image)
     d = nxp.decode(image, key)
     assert {t: nxp.decode_value(t, r) for t, r in d.entries} == entries
+
+
+def test_batch_format_nxp(tmp_path, cd_der):
+    import csv
+
+    r = run_script("batch", "--format", "nxp", "--count", "12", "--vendor_id", "0x1037", "--product_id", "0xA220",
+                   "--vendor_name", "NXP", "--product_name", "Demo", "--date", "2024-05-01",
+                   "--pai_cert", os.path.join(DEMO, "pai/Chip-PAI-NXP-1037-A220-Cert.der"),
+                   "--pai_key", os.path.join(DEMO, "pai/Chip-PAI-NXP-1037-A220-Key.pem"), "--cd", cd_der,
+                   "--out", str(tmp_path), "--quiet")
+    assert r.code == 0, r.stderr
+    bd = tmp_path / "1037_a220"
+    rows = list(csv.DictReader(open(bd / "manifest.csv")))
+    assert len(rows) == 12
+    for row in rows:
+        image = (bd / row["path"] / "factory_data.bin").read_bytes()
+        ins = inspect_nxp(image, "factory_data.bin")
+        assert ins.ok, ins.errors
+        assert ins.doc["passcode"] == int(row["passcode"]) and ins.doc["discriminator"] == int(row["discriminator"])
+        assert ins.doc["serial_number"] == row["serial"]
+        assert not (bd / row["path"] / "factory_data.hex").exists()
+    assert_clean_error(run_script("batch", "--format", "nxp", "--count", "2", "--vendor_id", "0x1037",
+                                  "--product_id", "0xA220", "--vendor_name", "NXP", "--product_name", "Demo",
+                                  "--date", "2024-05-01",
+                                  "--pai_cert", os.path.join(DEMO, "pai/Chip-PAI-NXP-1037-A220-Cert.der"),
+                                  "--pai_key", os.path.join(DEMO, "pai/Chip-PAI-NXP-1037-A220-Key.pem"),
+                                  "--out", str(tmp_path / "x")), 2, "--cd", "required with --format nxp")

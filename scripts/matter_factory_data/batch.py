@@ -359,11 +359,14 @@ def make_device(index: int, row: dict) -> str:
         shutil.rmtree(stage)
     os.mkdir(stage, 0o700)
     _write(os.path.join(stage, "factory_data.json"), json.dumps(doc).encode("ascii"), True)
-    image = nrfconnect.image_bytes(nrfconnect.encode_cbor(doc))
-    if len(image) > w["size"]:
-        raise InvalidInput(f"device {serial}", f"factory data needs {len(image)} bytes, the partition holds {w['size']}")
-    _write(os.path.join(stage, "factory_data.hex"), nrfconnect.to_intel_hex(image, w["offset"]), True)
-    _write(os.path.join(stage, "factory_data.bin"), image, True)
+    if w["format"] == "nxp":
+        _write(os.path.join(stage, "factory_data.bin"), _nxp_image(fd, passcode, w["cd_der"]), True)
+    else:
+        image = nrfconnect.image_bytes(nrfconnect.encode_cbor(doc))
+        if len(image) > w["size"]:
+            raise InvalidInput(f"device {serial}", f"factory data needs {len(image)} bytes, the partition holds {w['size']}")
+        _write(os.path.join(stage, "factory_data.hex"), nrfconnect.to_intel_hex(image, w["offset"]), True)
+        _write(os.path.join(stage, "factory_data.bin"), image, True)
     _write(os.path.join(stage, "onboarding.txt"), onboarding.onboarding_text(manual, qr).encode("ascii"), True)
     if w["png"]:
         from .qrimage import qr_png
@@ -384,6 +387,23 @@ def make_device(index: int, row: dict) -> str:
               str(it), base64.b64encode(salt).decode(), rd_uid.hex() if rd_uid else "", f"{dac_serial:x}",
               hashlib.sha256(dac_der).hexdigest(), serial]
     return _csv_line(fields)
+
+
+def _nxp_image(fd, passcode: int, cd_der: bytes) -> bytes:
+    """The NXP binary of one device (the same entries ``matter-factory-data nxp`` writes)."""
+    from .formats import nxp
+
+    entries = {1: fd.spake2_verifier, 2: fd.spake2_salt, 3: fd.spake2_it, 4: fd.dac_key, 5: fd.dac_cert,
+               6: fd.pai_cert, 7: fd.discriminator, 8: passcode, 9: fd.vendor_id, 10: fd.product_id,
+               11: cd_der, 12: fd.vendor_name, 13: fd.product_name, 14: fd.sn, 15: fd.date, 16: fd.hw_ver,
+               17: fd.hw_ver_str}
+    if fd.rd_uid is not None:
+        entries[18] = fd.rd_uid
+    if fd.product_finish is not None:
+        entries[22] = fd.product_finish
+    if fd.primary_color is not None:
+        entries[23] = fd.primary_color
+    return nxp.plain_image(nxp.encode_payload(entries))
 
 
 def _csv_line(fields: list[str]) -> str:
@@ -498,8 +518,10 @@ def run(spec: Spec, args, report) -> dict:
     from . import attestation, keys
     from .fileio import read_bytes
 
-    if spec.format != "nrfconnect":
-        raise OperationFailed(f"--format {spec.format}: this version writes nrfconnect images only")
+    if spec.format == "esp32":
+        raise OperationFailed("--format esp32: this version writes nrfconnect and nxp images only")
+    if spec.format == "nxp" and not args.cd:
+        raise InvalidInput("--cd", "required with --format nxp (the NXP image carries the Certification Declaration)")
     if "{n" not in spec.serial_pattern:
         raise InvalidInput("--serial_pattern", "must contain {n} (the device number) so serials are unique")
     try:
@@ -642,6 +664,7 @@ def run(spec: Spec, args, report) -> dict:
         "secrets_in_manifest": secret_manifest, "offset": spec.offset, "size": spec.size, "batch_dir": batch_dir,
         "pai_der": pai_der, "pai_key_der": attestation.key_der(pai_key), "cn": f"{spec.vendor_name} {spec.product_name}"[:64],
         "not_before": not_before, "not_after": not_after, "serial_prefix": serial_prefix, "dac_pairs": dac_pairs,
+        "format": spec.format, "cd_der": cd_der,
         "fixed_passcodes": frozenset(r["passcode"] for r in rows if "passcode" in r) if rows else frozenset(),
         "fixed_discriminators": frozenset(r["discriminator"] for r in rows if "discriminator" in r) if rows else frozenset(),
     }
