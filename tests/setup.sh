@@ -21,3 +21,10 @@ mkdir -p /data
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+
+# esp-matter-mfg-tool, the ESP32 reference, in a venv of its own: it pins old cryptography/click and
+# installs top-level packages (sources, deps, tests) that would clash with ours.
+[ -x .venv-esp/bin/esp-matter-mfg-tool ] || {
+    python3 -m venv .venv-esp
+    .venv-esp/bin/python -m pip install -q esp-matter-mfg-tool
+}

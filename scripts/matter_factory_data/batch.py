@@ -361,6 +361,8 @@ def make_device(index: int, row: dict) -> str:
     _write(os.path.join(stage, "factory_data.json"), json.dumps(doc).encode("ascii"), True)
     if w["format"] == "nxp":
         _write(os.path.join(stage, "factory_data.bin"), _nxp_image(fd, passcode, w["cd_der"]), True)
+    elif w["format"] == "esp32":
+        _write(os.path.join(stage, "partition.bin"), _esp32_image(fd, dac_point, w["cd_der"]), True)
     else:
         image = nrfconnect.image_bytes(nrfconnect.encode_cbor(doc))
         if len(image) > w["size"]:
@@ -404,6 +406,19 @@ def _nxp_image(fd, passcode: int, cd_der: bytes) -> bytes:
     if fd.primary_color is not None:
         entries[23] = fd.primary_color
     return nxp.plain_image(nxp.encode_payload(entries))
+
+
+def _esp32_image(fd, dac_point: bytes, cd_der: bytes | None) -> bytes:
+    """The NVS partition of one device (esp-matter-mfg-tool's keys and order)."""
+    from .formats import esp32
+
+    values = dict(discriminator=fd.discriminator, iteration_count=fd.spake2_it, salt=fd.spake2_salt,
+                  vendor_id=fd.vendor_id, vendor_name=fd.vendor_name, product_id=fd.product_id,
+                  product_name=fd.product_name, hw_ver=fd.hw_ver, hw_ver_str=fd.hw_ver_str, date=fd.date,
+                  rd_uid=fd.rd_uid, product_finish=fd.product_finish, product_color=fd.primary_color,
+                  part_number=fd.part_number, serial=fd.sn, dac_cert=fd.dac_cert, dac_key=fd.dac_key,
+                  dac_pub_key=dac_point, pai_cert=fd.pai_cert, verifier=fd.spake2_verifier, cd=cd_der)
+    return esp32.partition([(esp32.NAMESPACE, esp32.chip_factory_entries(values))])
 
 
 def _csv_line(fields: list[str]) -> str:
@@ -518,8 +533,6 @@ def run(spec: Spec, args, report) -> dict:
     from . import attestation, keys
     from .fileio import read_bytes
 
-    if spec.format == "esp32":
-        raise OperationFailed("--format esp32: this version writes nrfconnect and nxp images only")
     if spec.format == "nxp" and not args.cd:
         raise InvalidInput("--cd", "required with --format nxp (the NXP image carries the Certification Declaration)")
     if "{n" not in spec.serial_pattern:

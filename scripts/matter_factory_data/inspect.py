@@ -125,15 +125,15 @@ def _check_credentials(fd: FactoryData, ins: Inspection) -> None:
     ins.warnings += result.deviations + result.notes
 
 
-def inspect_file(path: str, offset: int | None = None, fmt: str | None = None, aes_key: str | None = None) -> Inspection:
+def inspect_file(path: str, offset: int | None = None, fmt: str | None = None, aes_key: str | None = None,
+                 keys_path: str | None = None) -> Inspection:
     from .fileio import read_bytes
-    from .formats import nxp
+    from .formats import esp32, nxp
 
     data = read_bytes(path, "FILE")
-    if fmt == "esp32":
-        from .errors import OperationFailed
-
-        raise OperationFailed("--format esp32: this version decodes nrfconnect and nxp images only")
+    if fmt == "esp32" or (fmt is None and (keys_path or esp32.looks_like(data[offset or 0:]))):
+        keys_partition = read_bytes(keys_path, "--keys") if keys_path else None
+        return inspect_esp32(data[offset or 0:], path, keys_partition)
     if fmt == "nxp" or (fmt is None and nxp.looks_like(data[offset or 0:])):
         key = None
         if aes_key:
@@ -282,4 +282,69 @@ def inspect_nxp(data: bytes, path: str, key: bytes | None = None) -> Inspection:
     else:
         readers += ["Zephyr", "K32W1/MCXW71 FwkImpl (AES-128)", "RT1060 (AES-128)"]
     ins.notes.append("readers: " + ", ".join(readers))
+    return ins
+
+
+# ---------------------------------------------------------------- ESP32 NVS partitions
+
+
+def inspect_esp32(data: bytes, path: str, keys_partition: bytes | None = None) -> Inspection:
+    """Read an NVS partition (decrypting with its keys partition), list namespaces and entries, and check
+    the ``chip-factory`` keys the way the ESP32 factory data provider reads them."""
+    import base64
+
+    from . import attestation, spake2p
+    from .formats import esp32
+
+    ins = Inspection(path=path, kind="bin", fmt="esp32")
+    ins.image_length = len(data)
+    err = ins.errors.append
+    try:
+        if keys_partition is not None:
+            data = esp32.decrypt_entries(data, keys_partition)
+        namespaces = esp32.read(data)
+    except FactoryDataError as e:
+        err(str(e))
+        return ins
+    ins.notes.append("namespaces: " + ", ".join(f"{n} ({len(k)} keys)" for n, k in namespaces.items()))
+    cf = namespaces.get(esp32.NAMESPACE)
+    if cf is None:
+        err("no 'chip-factory' namespace (wrong keys partition, or not a factory partition)")
+        return ins
+    ins.doc = {k: ("hex:" + v.hex() if isinstance(v, bytes) else v) for k, v in cf.items()}
+    try:
+        salt = base64.b64decode(cf["salt"], validate=True) if "salt" in cf else None
+        if salt is not None:
+            spake2p.check_salt(salt, "salt")
+        if "iteration-count" in cf:
+            spake2p.check_iterations(cf["iteration-count"], "iteration-count")
+        if "verifier" in cf:
+            spake2p.check_verifier_format(base64.b64decode(cf["verifier"], validate=True), "verifier")
+        if cf.get("discriminator", 0) > 0xFFF:
+            err(f"discriminator: {cf['discriminator']} does not fit 12 bits")
+        for key in ("vendor-id", "product-id", "hardware-ver"):
+            if key in cf and not 0 <= cf[key] <= 0xFFFF:
+                err(f"{key}: {cf[key]} does not fit 16 bits")
+        if "rd-id-uid" in cf and len(cf["rd-id-uid"]) < 16:
+            err(f"rd-id-uid: {len(cf['rd-id-uid'])} bytes, at least 16 are needed")
+        if "dac-cert" in cf and "pai-cert" in cf:
+            dac = attestation.load_cert(cf["dac-cert"], "dac-cert")
+            pai = attestation.load_cert(cf["pai-cert"], "pai-cert")
+            key = cf.get("dac-key")
+            if key is not None and len(key) != 32:
+                err(f"dac-key: {len(key)} bytes, the provider needs the 32-byte scalar")
+                key = None
+            scalar = int.from_bytes(key, "big") if key else None
+            if scalar is not None and cf.get("dac-pub-key") != attestation.public_point(scalar):
+                err("dac-pub-key: is not the public key of dac-key")
+            result = attestation.check_chain(dac, pai, None, scalar, cf.get("vendor-id"), cf.get("product-id"))
+            ins.errors += result.errors
+            ins.warnings += result.deviations + result.notes
+        for required in ("discriminator", "iteration-count", "salt", "verifier", "vendor-id", "product-id",
+                         "dac-cert", "dac-key", "dac-pub-key", "pai-cert"):
+            if required not in cf:
+                ins.warnings.append(f"{required}: not in the partition (the firmware must take it from elsewhere)")
+    except (FactoryDataError, ValueError) as e:
+        err(str(e))
+    ins.notes.append("the passcode is not stored in ESP32 factory data, so the verifier is checked for form only")
     return ins

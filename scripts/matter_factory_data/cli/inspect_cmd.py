@@ -28,10 +28,11 @@ def main(argv: list[str], prog: str) -> int:
     p.add_argument("--format", choices=["nrfconnect", "nxp", "esp32"], help="image format (detected when omitted)")
     p.add_argument("--aes128_key", "--aes256_key", dest="aes128_key",
                    help="AES key of an encrypted NXP image (hex, 16 or 32 bytes)")
+    p.add_argument("--keys", help="NVS keys partition of an encrypted ESP32 partition")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--show_secrets", action="store_true", help="include the DAC key and passcode in the report")
     args = p.parse_args(argv)
-    ins = inspect_file(args.file, args.offset, args.format, args.aes128_key)
+    ins = inspect_file(args.file, args.offset, args.format, args.aes128_key, args.keys)
     if args.json:
         print(json.dumps(to_json(ins, args.show_secrets), indent=2))
     else:

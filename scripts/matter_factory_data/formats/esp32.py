@@ -1,0 +1,174 @@
+"""ESP32 factory data: the ``chip-factory`` NVS namespace as esp-matter-mfg-tool writes it, built with
+``esp-idf-nvs-partition-gen``, and a small NVS reader (plain and AES-XTS encrypted) for ``inspect``.
+
+Key order, types and encodings follow esp-matter-mfg-tool: salt and verifier as Base64 strings, the DAC
+key as a raw 32-byte blob next to its 65-byte public key, numbers as u32, strings with a NUL.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+
+from ..errors import InvalidInput
+
+NAMESPACE = "chip-factory"
+DEFAULT_SIZE = 0x6000
+PAGE = 4096
+ENTRY = 32
+ENTRIES_PER_PAGE = 126
+TYPES = {0x01: "u8", 0x11: "i8", 0x02: "u16", 0x12: "i16", 0x04: "u32", 0x14: "i32", 0x08: "u64", 0x18: "i64",
+         0x21: "string", 0x41: "blob (V1)", 0x42: "blob_data", 0x48: "blob_index"}
+
+
+def chip_factory_entries(v: dict) -> list[tuple[str, str, object]]:
+    """(key, encoding, value) in esp-matter-mfg-tool's write order; ``v`` holds the device's values
+    (salt and verifier as bytes, DAC key as the raw scalar, certificates as DER)."""
+    out: list[tuple[str, str, object]] = [
+        ("discriminator", "u32", v["discriminator"]),
+        ("iteration-count", "u32", v["iteration_count"]),
+        ("salt", "string", base64.b64encode(v["salt"]).decode()),
+        ("vendor-id", "u32", v["vendor_id"]),
+    ]
+    if v.get("vendor_name"):
+        out.append(("vendor-name", "string", v["vendor_name"]))
+    out.append(("product-id", "u32", v["product_id"]))
+    for key, name, enc in (("product-name", "product_name", "string"), ("hardware-ver", "hw_ver", "u32"),
+                           ("hw-ver-str", "hw_ver_str", "string"), ("mfg-date", "date", "string")):
+        if v.get(name) is not None and v.get(name) != "":
+            out.append((key, enc, v[name]))
+    if v.get("rd_uid") is not None:
+        out.append(("rd-id-uid", "binary", v["rd_uid"]))
+    for key, name in (("product-finish", "product_finish"), ("product-color", "product_color")):
+        if v.get(name) is not None:
+            out.append((key, "u32", v[name]))
+    if v.get("part_number"):
+        out.append(("part-number", "string", v["part_number"]))
+    out.append(("serial-num", "string", v["serial"]))
+    if v.get("dac_cert") is not None:
+        out += [("dac-cert", "binary", v["dac_cert"]), ("dac-key", "binary", v["dac_key"]),
+                ("dac-pub-key", "binary", v["dac_pub_key"]), ("pai-cert", "binary", v["pai_cert"])]
+    if v.get("verifier") is not None:
+        out.append(("verifier", "string", base64.b64encode(v["verifier"]).decode()))
+    if v.get("cd") is not None:
+        out.append(("cert-dclrn", "binary", v["cd"]))
+    out += list(v.get("extra", []))
+    for key, name in (("product-label", "product_label"), ("product-url", "product_url")):
+        if v.get(name):
+            out.append((key, "string", v[name]))
+    return out
+
+
+def partition(namespaces: list[tuple[str, list[tuple[str, str, object]]]], size: int = DEFAULT_SIZE) -> bytes:
+    """An NVS partition image (format V2) of ``size`` bytes holding the namespaces in order."""
+    from esp_idf_nvs_partition_gen import nvs_partition_gen as gen
+
+    if size % PAGE or size < 3 * PAGE:
+        raise InvalidInput("--size", f"0x{size:x} must be a multiple of 4096 and at least 0x3000")
+    buf = io.BytesIO()
+    nvs = gen.nvs_open(buf, size - PAGE, gen.Page.VERSION2)
+    try:
+        for name, items in namespaces:
+            gen.write_entry(nvs, name, "namespace", "", "")
+            for key, encoding, value in items:
+                if len(key) > 15:
+                    raise InvalidInput(key, "NVS keys are at most 15 characters")
+                gen.write_entry(nvs, key, "data", encoding, value)
+    except gen.InsufficientSizeError as e:
+        raise InvalidInput("--size", str(e)) from None
+    gen.nvs_close(nvs)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _crc(data: bytes) -> int:
+    return zlib.crc32(data, 0xFFFFFFFF) & 0xFFFFFFFF
+
+
+def looks_like(data: bytes) -> bool:
+    return len(data) >= PAGE and len(data) % PAGE == 0 and data[8] in (0xFE, 0xFF) and \
+        data[:4] in (b"\xfe\xff\xff\xff", b"\xfc\xff\xff\xff") and struct.unpack_from("<I", data, 28)[0] == _crc(data[4:28])
+
+
+def decrypt_entries(data: bytes, keys_partition: bytes) -> bytes:
+    """Undo NVS encryption: every written 32-byte entry is AES-256-XTS with the entry's offset as tweak."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    key = keys_partition[:64]
+    if struct.unpack_from("<I", keys_partition, 64)[0] != _crc(key):
+        raise InvalidInput("keys partition", "CRC of the XTS keys does not match")
+    out = bytearray(data)
+    for p in range(0, len(data), PAGE):
+        if data[p : p + 4] == b"\xff\xff\xff\xff":
+            continue
+        for i in range(ENTRIES_PER_PAGE):
+            off = p + 64 + ENTRY * i
+            state = (data[p + 32 + i // 4] >> ((i % 4) * 2)) & 3
+            if state == 3:
+                continue
+            dec = Cipher(algorithms.AES(key), modes.XTS(off.to_bytes(16, "little"))).decryptor()
+            out[off : off + ENTRY] = dec.update(data[off : off + ENTRY]) + dec.finalize()
+    return bytes(out)
+
+
+def read(data: bytes) -> dict[str, dict[str, object]]:
+    """namespace -> key -> value of every written entry (blobs reassembled from their chunks)."""
+    if len(data) % PAGE:
+        raise InvalidInput("NVS", f"size {len(data)} is not a whole number of 4096-byte pages")
+    ns_names = {0: None}
+    raw_items = []
+    chunks: dict = {}
+    for p in range(0, len(data), PAGE):
+        page = data[p : p + PAGE]
+        if page[:4] == b"\xff\xff\xff\xff":
+            continue
+        if struct.unpack_from("<I", page, 28)[0] != _crc(page[4:28]):
+            raise InvalidInput("NVS", f"page {p // PAGE}: header CRC does not match")
+        i = 0
+        while i < ENTRIES_PER_PAGE:
+            state = (page[32 + i // 4] >> ((i % 4) * 2)) & 3
+            if state != 2:  # 3 empty, 0 erased
+                i += 1
+                continue
+            e = page[64 + ENTRY * i : 64 + ENTRY * (i + 1)]
+            ns, typ, span, chunk = e[0], e[1], e[2], e[3]
+            if struct.unpack_from("<I", e, 4)[0] != _crc(e[:4] + e[8:]):
+                raise InvalidInput("NVS", f"page {p // PAGE} entry {i}: CRC does not match")
+            key = e[8:24].split(b"\0", 1)[0].decode("ascii", "replace")
+            body = e[24:32]
+            if typ in (0x21, 0x42, 0x41):
+                size = struct.unpack_from("<H", body, 0)[0]
+                payload = page[64 + ENTRY * (i + 1) : 64 + ENTRY * (i + 1) + size]
+                if _crc(payload) != struct.unpack_from("<I", body, 4)[0]:
+                    raise InvalidInput("NVS", f"{key}: data CRC does not match")
+                if typ == 0x21:
+                    value: object = payload.rstrip(b"\0").decode("utf-8", "replace")
+                    raw_items.append((ns, key, value))
+                elif typ == 0x42:
+                    chunks[(ns, key, chunk)] = payload
+                else:
+                    raw_items.append((ns, key, bytes(payload)))
+            elif typ == 0x48:
+                total, count, start = struct.unpack_from("<IBB", body, 0)
+                blob = b"".join(chunks.get((ns, key, start + c), b"") for c in range(count))
+                if len(blob) != total:
+                    raise InvalidInput("NVS", f"{key}: blob chunks hold {len(blob)} of {total} bytes")
+                raw_items.append((ns, key, blob))
+            elif typ in TYPES:
+                width = {"8": 1, "16": 2, "32": 4, "64": 8}[TYPES[typ][1:]]
+                value = int.from_bytes(body[:width], "little", signed=TYPES[typ].startswith("i"))
+                if ns == 0:
+                    ns_names[value] = key
+                else:
+                    raw_items.append((ns, key, value))
+            else:
+                raise InvalidInput("NVS", f"{key}: unknown item type 0x{typ:02x}")
+            i += max(1, span)
+    out: dict[str, dict[str, object]] = {}
+    for ns, key, value in raw_items:
+        out.setdefault(ns_names.get(ns, f"namespace {ns}"), {})[key] = value
+    return out
