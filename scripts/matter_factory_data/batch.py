@@ -371,9 +371,9 @@ def make_device(index: int, row: dict) -> str:
         _write(os.path.join(stage, "factory_data.bin"), image, True)
     _write(os.path.join(stage, "onboarding.txt"), onboarding.onboarding_text(manual, qr).encode("ascii"), True)
     if w["png"]:
-        from .qrimage import qr_png
+        from .qrimage import BATCH_MASK, qr_png
 
-        _write(os.path.join(stage, "onboarding.png"), qr_png(qr), True)
+        _write(os.path.join(stage, "onboarding.png"), qr_png(qr, mask=BATCH_MASK), True)
     _write(os.path.join(stage, "DAC_cert.der"), dac_der, False)
     from .attestation import key_der_from_scalar
 

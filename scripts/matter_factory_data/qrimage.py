@@ -239,23 +239,6 @@ class _Matrix:
             self.set(8, size - 15 + i, bit(i))
         self.set(8, size - 8, True)
 
-    def place(self, codewords: list[int]) -> None:
-        size = self.size
-        total = len(codewords) * 8
-        i = 0
-        right = size - 1
-        while right >= 1:
-            if right == 6:
-                right = 5
-            upward = ((right + 1) & 2) == 0
-            for vert in range(size):
-                y = size - 1 - vert if upward else vert
-                for x in (right, right - 1):
-                    if not self.func[y][x] and i < total:
-                        self.dark[y][x] = (codewords[i >> 3] >> (7 - (i & 7))) & 1 == 1
-                        i += 1
-            right -= 2
-
     def format_cells(self) -> list[tuple[int, int, int]]:
         """(x, y, bit index) of the two copies of the 15 format bits."""
         size = self.size
@@ -282,16 +265,15 @@ class _Matrix:
         pattern = _mask_pattern(self.size, mask)
         rows = [d ^ (p & m) for d, p, m in zip(dark, pattern, data)]
         bits = _format_bits(mask)
-        for x, y, i in self.format_cells():
+        cells = self.__dict__.get("_cells")
+        if cells is None:
+            cells = self._cells = self.format_cells()
+        for x, y, i in cells:
             if (bits >> i) & 1:
                 rows[y] |= 1 << x
             else:
                 rows[y] &= ~(1 << x)
         return rows
-
-    def masked(self, mask: int) -> list[list[bool]]:
-        dark, data = self.row_ints()
-        return _to_lists(self.masked_rows(mask, dark, data), self.size)
 
 
 _PATTERNS: dict = {}
@@ -338,12 +320,45 @@ def penalty(modules: list[list[bool]]) -> int:
     return _penalty_rows([sum(1 << x for x, m in enumerate(row) if m) for row in modules], size)
 
 
+_LAYOUTS: dict = {}
+
+
+def _layout(version: int):
+    """Per version, once: the function-pattern rows, the data-module masks, the format cells and the
+    data modules in placement order as (row, bit) pairs."""
+    layout = _LAYOUTS.get(version)
+    if layout is None:
+        m = _Matrix(version)
+        dark, data = m.row_ints()
+        positions = []
+        size = m.size
+        right = size - 1
+        while right >= 1:
+            if right == 6:
+                right = 5
+            upward = ((right + 1) & 2) == 0
+            for vert in range(size):
+                y = size - 1 - vert if upward else vert
+                for x in (right, right - 1):
+                    if not m.func[y][x]:
+                        positions.append((y, 1 << x))
+            right -= 2
+        layout = _LAYOUTS[version] = (m, dark, data, positions)
+    return layout
+
+
 def qr_rows(text: str, mask: int | None = None) -> tuple[list[int], int]:
     """The symbol as one int per row (bit x = column x, dark = 1), and its size."""
     version, codewords = _codewords(text)
-    m = _Matrix(version)
-    m.place(codewords)
-    dark, data = m.row_ints()
+    m, base, data, positions = _layout(version)
+    dark = list(base)
+    k = 0
+    for cw in codewords:
+        for shift in range(7, -1, -1):
+            if cw >> shift & 1:
+                y, bit = positions[k]
+                dark[y] |= bit
+            k += 1
     if mask is not None:
         return m.masked_rows(mask, dark, data), m.size
     best = None
@@ -374,6 +389,24 @@ def png_from_matrix(modules: list[list[bool]], scale: int = 10, border: int = 4)
     return png_from_rows([sum(1 << x for x, m in enumerate(row) if m) for row in modules], size, scale, border)
 
 
+_EXPAND: dict = {}
+
+
+def _expansion(scale: int) -> list[int]:
+    """For every byte of 8 modules (bit 0 = leftmost), its 8 * scale pixels with dark = 1, leftmost first."""
+    table = _EXPAND.get(scale)
+    if table is None:
+        module = (1 << scale) - 1
+        table = []
+        for b in range(256):
+            v = 0
+            for i in range(8):
+                v = (v << scale) | (module if b >> i & 1 else 0)
+            table.append(v)
+        _EXPAND[scale] = table
+    return table
+
+
 def png_from_rows(rows: list[int], size: int, scale: int = 10, border: int = 4) -> bytes:
     n = size + 2 * border
     width = n * scale
@@ -381,26 +414,33 @@ def png_from_rows(rows: list[int], size: int, scale: int = 10, border: int = 4) 
     pad = nbytes * 8 - width
     light = (1 << (nbytes * 8)) - 1
     blank = (b"\x00" + light.to_bytes(nbytes, "big")) * (scale * border)
-    module = (1 << scale) - 1
+    table = _expansion(scale)
+    groups = (size + 7) // 8
+    tail = groups * 8 - size
+    shift = (border * scale + pad) - tail * scale
     raw = bytearray(blank)
     for r in rows:
         dark = 0
-        for x in range(size):  # column 0 is the most significant pixel group
-            if r >> x & 1:
-                dark |= module << ((size - 1 - x) * scale)
-        dark <<= border * scale + pad
-        line = b"\x00" + (light ^ dark).to_bytes(nbytes, "big")
-        raw += line * scale
+        for g in range(groups):  # 8 modules at a time, left to right
+            dark = (dark << (8 * scale)) | table[(r >> (8 * g)) & 0xFF]
+        dark = dark << shift if shift >= 0 else dark >> -shift
+        raw += (b"\x00" + (light ^ dark).to_bytes(nbytes, "big")) * scale
     raw += blank
     header = struct.pack(">IIBBBBB", width, width, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + _chunk(
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(bytes(raw), 1)) + _chunk(
         b"IEND", b"")
 
 
-def qr_png(payload: str, scale: int = 10, border: int = 4) -> bytes:
-    """A PNG of ``payload`` with error correction M, 10 pixels per module and a 4-module quiet zone."""
+# The mask the penalty rules choose most often for onboarding payloads (version 2): batches use it for
+# every device instead of scoring all eight (any mask decodes; the choice only tunes readability).
+BATCH_MASK = 6
+
+
+def qr_png(payload: str, scale: int = 10, border: int = 4, mask: int | None = None) -> bytes:
+    """A PNG of ``payload`` with error correction M, 10 pixels per module and a 4-module quiet zone;
+    the mask with the lowest penalty unless ``mask`` is given."""
     try:
-        rows, size = qr_rows(payload)
+        rows, size = qr_rows(payload, mask)
     except ValueError:
         import io
 
