@@ -140,3 +140,143 @@ def test_reader_rejects_corruption():
         esp32.read(bytes(bad))
     with pytest.raises(Exception, match="4096-byte pages"):
         esp32.read(bytes(data[:5000]))
+
+
+# ---------------------------------------------------------------- the esp32 drop-in command
+
+FIXED = ["-v", "0xFFF1", "-p", "0x8000", "--vendor-name", "Acme", "--product-name", "Lamp", "--hw-ver", "1",
+         "--hw-ver-str", "1.0", "--mfg-date", "2024-05-01", "--serial-num", "SN0001", "--passcode", "20202021",
+         "--discriminator", "3840", "--salt", "U1BBS0UyUCBLZXkgU2FsdA==", "--verifier", V1000,
+         "--iteration-count", "1000", "--enable-rotating-device-id", "--rd-id-uid", "00112233445566778899aabbccddeeff",
+         "--dac-cert", os.path.join(TEST, "Chip-Test-DAC-FFF1-8000-0000-Cert.pem"),
+         "--dac-key", os.path.join(TEST, "Chip-Test-DAC-FFF1-8000-0000-Key.pem"),
+         "--pai", "-c", os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Cert.pem"), "-cd", "cd.der",
+         "--product-finish", "satin", "--product-color", "red", "--part-number", "P1", "--product-label", "L",
+         "--product-url", "http://x", "-cf", "1", "-dm", "6"]
+
+
+def _device_dir(root):
+    (d,) = [p for p in glob.glob(os.path.join(root, "out", "fff1_8000", "*")) if os.path.isdir(p)
+            and not p.endswith("staging")]
+    return d
+
+
+def _strip_uuid(text: str, d: str) -> str:
+    u = os.path.basename(d)
+    return text.replace(os.path.dirname(d), "<root>").replace(u, "<uuid>")
+
+
+def test_drop_in_matches_esp_matter_mfg_tool(tmp_path, cd_der):
+    ref, ours = tmp_path / "ref", tmp_path / "ours"
+    for d in (ref, ours):
+        d.mkdir()
+        shutil.copy(cd_der, d / "cd.der")
+    (schema := tmp_path / "extra.csv").write_text("chip-factory,namespace,\nmy-num,data,u32\nmy-str,data,string\n"
+                                                  "app,namespace,\nfw-flag,data,u8\n")
+    (values := tmp_path / "extra_values.csv").write_text("my-num,my-str,fw-flag\n7,hello,1\n")
+    extra = ["--csv", str(schema), "--mcsv", str(values), "--locales", "en-US", "de-DE",
+             "--fixed-labels", "1/room/bedroom", "2/orientation/up", "--calendar-types", "Gregorian", "Hebrew"]
+    run_esp(str(ref), *FIXED, *extra)
+    r = subprocess.run([sys_executable(), "-m", "matter_factory_data", "esp32", *FIXED, *extra, "--outdir", "out"],
+                       cwd=ours, capture_output=True, text=True, env=_env())
+    assert r.returncode == 0, r.stderr
+    rd, od = _device_dir(ref), _device_dir(ours)
+    ru, ou = os.path.basename(rd), os.path.basename(od)
+    assert open(os.path.join(od, f"{ou}-partition.bin"), "rb").read() == open(os.path.join(rd, f"{ru}-partition.bin"), "rb").read()
+    assert open(os.path.join(od, f"{ou}-onb_codes.csv")).read() == open(os.path.join(rd, f"{ru}-onb_codes.csv")).read()
+    for name in ("DAC_cert.der", "DAC_private_key.bin", "DAC_public_key.bin", "PAI_cert.der", "DAC_key.der"):
+        assert open(os.path.join(od, "internal", name), "rb").read() == open(os.path.join(rd, "internal", name), "rb").read(), name
+    assert _strip_uuid(open(os.path.join(od, "internal", "partition.csv"), newline="").read(), od) == \
+        _strip_uuid(open(os.path.join(rd, "internal", "partition.csv"), newline="").read(), rd)
+    (rs,) = glob.glob(str(ref / "out" / "fff1_8000" / "summary-*.csv"))
+    (os_,) = glob.glob(str(ours / "out" / "fff1_8000" / "summary-*.csv"))
+    assert _strip_uuid(open(os_, newline="").read(), od) == _strip_uuid(open(rs, newline="").read(), rd)
+    for name in ("config.csv", "master.csv", "pin_disc.csv"):
+        a = open(ours / "out" / "fff1_8000" / "staging" / name, newline="").read()
+        b = open(ref / "out" / "fff1_8000" / "staging" / name, newline="").read()
+        assert _strip_uuid(a, od) == _strip_uuid(b, rd), name
+
+
+def sys_executable():
+    import sys
+
+    return sys.executable
+
+
+def _env():
+    from conftest import SCRIPTS
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = SCRIPTS
+    return env
+
+
+def _ours(tmp_path, *args, check=True):
+    r = subprocess.run([sys_executable(), "-m", "matter_factory_data", "esp32", *args, "--outdir", "out"],
+                       cwd=tmp_path, capture_output=True, text=True, env=_env())
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+PAI = ["--pai", "-k", os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Key.pem"), "-c",
+       os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Cert.pem")]
+
+
+def test_fixed_reference_defects(tmp_path):
+    # passcode range enforced (the reference accepts 123456789)
+    r = _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "--passcode", "123456789", check=False)
+    assert r.returncode == 2 and "--passcode" in r.stderr and "Traceback" not in r.stderr
+    # --discriminator 0 is honoured (the reference replaces it with a random value)
+    _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "--discriminator", "0", "-vf", "2026-01-01")
+    d = _device_dir(tmp_path)
+    cf = esp32.read(open(glob.glob(os.path.join(d, "*-partition.bin"))[0], "rb").read())["chip-factory"]
+    assert cf["discriminator"] == 0
+    row = next(csv.DictReader(open(glob.glob(os.path.join(d, "*-onb_codes.csv"))[0])))
+    assert row["discriminator"] == "0"
+
+
+def test_no_colliding_discriminators_and_encrypted_keys(tmp_path):
+    from cryptography.hazmat.primitives import serialization as s
+
+    key = s.load_pem_private_key(open(os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Key.pem"), "rb").read(), None)
+    (tmp_path / "pai_enc.pem").write_bytes(key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8,
+                                                             s.BestAvailableEncryption(b"pw")))
+    _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", "--pai", "-k", str(tmp_path / "pai_enc.pem"), "--pwd", "pw",
+          "-c", os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Cert.pem"), "-n", "300", "--iteration-count", "1000")
+    (summary,) = glob.glob(str(tmp_path / "out" / "fff1_8000" / "summary-*.csv"))
+    rows = list(csv.DictReader(open(summary, newline="")))
+    assert len(rows) == 300
+    assert len({r["discriminator"] for r in rows}) == 300 and len({r["pincode"] for r in rows}) == 300
+    assert not [p for p in glob.glob(str(tmp_path / "out" / "**" / "*"), recursive=True) if "pai_key" in p.lower()]
+
+
+def test_encryption_with_a_supplied_key(tmp_path):
+    key = bytes(range(64))
+    (tmp_path / "key.hex").write_text(key.hex())
+    _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "-e", "--nvs-key", "key.hex", "--iteration-count", "1000")
+    d = _device_dir(tmp_path)
+    (part_path,) = [p for p in glob.glob(os.path.join(d, "*-partition.bin")) if not p.endswith("keys-partition.bin")]
+    part = open(part_path, "rb").read()
+    keys_part = open(glob.glob(os.path.join(d, "*-keys-partition.bin"))[0], "rb").read()
+    assert keys_part[:64] == key
+    cf = esp32.read(esp32.decrypt_entries(part, keys_part))["chip-factory"]
+    assert cf["vendor-id"] == 0xFFF1 and len(cf["dac-key"]) == 32
+    assert run_script("inspect", part_path, "--keys", glob.glob(os.path.join(d, "*-keys-partition.bin"))[0]).code == 0
+
+
+def test_paa_mode_generates_a_pai_and_keeps_no_pai_key(tmp_path):
+    _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", "--paa", "-k", os.path.join(TEST, "Chip-Test-PAA-FFF1-Key.pem"),
+          "-c", os.path.join(TEST, "Chip-Test-PAA-FFF1-Cert.pem"), "-n", "2", "--iteration-count", "1000",
+          "-cn", "Acme")
+    files = glob.glob(str(tmp_path / "out" / "**" / "*"), recursive=True)
+    assert not [f for f in files if "pai_key" in os.path.basename(f).lower()]
+    pai = attestation.load_cert(open(tmp_path / "out" / "fff1_8000" / "staging" / "pai_cert.der", "rb").read(), "pai")
+    assert pai.subject.get("2.5.4.3") == ["Acme PAI 00"] and attestation.matter_ids(pai) == (0xFFF1, 0x8000)
+    paa = attestation.load_cert(open(os.path.join(TEST, "Chip-Test-PAA-FFF1-Cert.der"), "rb").read(), "paa")
+    for d in [p for p in glob.glob(str(tmp_path / "out" / "fff1_8000" / "*")) if not p.endswith(("staging", ".csv"))]:
+        data = [p for p in glob.glob(os.path.join(d, "*-partition.bin"))][0]
+        ins = inspect_esp32(open(data, "rb").read(), data)
+        assert ins.ok, ins.errors
+        dac = attestation.load_cert(open(os.path.join(d, "internal", "DAC_cert.der"), "rb").read(), "dac")
+        assert attestation.check_chain(dac, pai, paa).errors == []

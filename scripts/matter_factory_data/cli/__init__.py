@@ -23,6 +23,7 @@ COMMANDS = {
     "merge": ("merge_cmd", "merge Intel HEX files (firmware + factory data), overlap is an error"),
     "batch": ("batch_cmd", "factory data for many devices: parallel, resumable, with a manifest"),
     "nxp": ("nxp_cmd", "NXP factory data binary (generate.py arguments), plain, AES-ECB or HWParameters"),
+    "esp32": ("esp32_cmd", "ESP32 NVS factory partitions with esp-matter-mfg-tool's options and output tree"),
 }
 
 USAGE = f"""usage: {PROG} <command> [options]
