@@ -62,7 +62,12 @@ def ref_args(out: str, **over) -> list[str]:
         "--user": '{"name": "product_name", "version": 123, "revision": "0x123"}',
         "-o": out,
     }
-    flags = ["--include_passcode"]
+    return command_line(base, ["--include_passcode"], over)
+
+
+def command_line(base: dict, flags: list, over: dict) -> list[str]:
+    """``base`` options and ``flags`` with ``over`` applied: a value replaces, None removes, True adds a flag."""
+    base, flags = dict(base), list(flags)
     for k, v in over.items():
         key = k if k.startswith("-") else "--" + k
         if v is None:
@@ -73,10 +78,7 @@ def ref_args(out: str, **over) -> list[str]:
             flags.append(key)
         else:
             base[key] = v
-    args = list(flags)
-    for k, v in base.items():
-        args += [k, v]
-    return args
+    return flags + [x for kv in base.items() for x in kv]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from matter_factory_data.errors import InvalidInput
 from matter_factory_data.formats import nxp
 from matter_factory_data.inspect import inspect_nxp
-from conftest import CREDS, FIXTURES, assert_clean_error, run_script
+from conftest import CREDS, FIXTURES, assert_clean_error, command_line, run_script
 
 DEMO = os.path.join(FIXTURES, "nxp-demo")
 KEY = bytes.fromhex("2B7E151628AED2A6ABF7158809CF4F3C")
@@ -67,16 +67,7 @@ def doc_args(cd, out, **over):
         "--pai_cert": os.path.join(DEMO, "pai/Chip-PAI-NXP-1037-A220-Cert.der"),
         "--unique_id": "00112233445566778899aabbccddeeff", "--spake2p_path": "/opt/nxp/spake2p", "--out": out,
     }
-    flags = []
-    for k, v in over.items():
-        key = k if k.startswith("-") else "--" + k
-        if v is None:
-            args.pop(key, None)
-        elif v is True:
-            flags.append(key)
-        else:
-            args[key] = v
-    return [x for kv in args.items() for x in kv] + flags
+    return command_line(args, [], over)
 
 
 def entries_of(path):

@@ -158,10 +158,7 @@ def read_csv_rows(path: str, pai, report_bad, skip_bad: bool) -> list[dict]:
                 _check_dirname(s, f"{where}: serial")
                 out["serial"] = s
             if row.get("passcode"):
-                try:
-                    p = int(row["passcode"], 10)
-                except ValueError:
-                    raise InvalidInput(f"{where}: passcode", f"{row['passcode']!r} is not an integer") from None
+                p = _csv_int(row, "passcode", where, 10)
                 try:
                     spake2p.check_passcode(p)
                 except InvalidInput as e:
@@ -170,10 +167,7 @@ def read_csv_rows(path: str, pai, report_bad, skip_bad: bool) -> list[dict]:
                     raise InvalidInput(f"{where}: passcode", "appears twice")
                 out["passcode"] = p
             if row.get("discriminator"):
-                try:
-                    d = int(row["discriminator"], 0)
-                except ValueError:
-                    raise InvalidInput(f"{where}: discriminator", f"{row['discriminator']!r} is not an integer") from None
+                d = _csv_int(row, "discriminator", where, 0)
                 if not 0 <= d <= 4095:
                     raise InvalidInput(f"{where}: discriminator", f"{d} is out of range (allowed 0..4095)")
                 if d in discs:
@@ -211,6 +205,13 @@ def read_csv_rows(path: str, pai, report_bad, skip_bad: bool) -> list[dict]:
     if not rows:
         raise InvalidInput(path, "has no usable rows")
     return rows
+
+
+def _csv_int(row: dict, column: str, where: str, base: int) -> int:
+    try:
+        return int(row[column], base)
+    except ValueError:
+        raise InvalidInput(f"{where}: {column}", f"{row[column]!r} is not an integer") from None
 
 
 def _check_dirname(serial: str, what: str) -> None:
