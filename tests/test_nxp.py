@@ -264,3 +264,12 @@ def test_batch_format_nxp(tmp_path, cd_der):
                                   "--pai_cert", os.path.join(DEMO, "pai/Chip-PAI-NXP-1037-A220-Cert.der"),
                                   "--pai_key", os.path.join(DEMO, "pai/Chip-PAI-NXP-1037-A220-Key.pem"),
                                   "--out", str(tmp_path / "x")), 2, "--cd", "required with --format nxp")
+
+
+def test_k32w0_per_tag_maxima(tmp_path, cd_der):
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(bytes(56))
+    r = run_script("nxp", *doc_args(cd_der, str(tmp_path / "fd.bin"), platform="k32w0", dac_key=str(blob),
+                                    dac_key_use_sss_blob=True))
+    assert_clean_error(r, 2, "dac_key", "K32W0 reader accepts at most 32")
+    assert not (tmp_path / "fd.bin").exists()

@@ -172,6 +172,12 @@ def generate(args, report, platforms: dict) -> bytes:
             address = default_address
         if len(image) > limit:
             raise InvalidInput("--out", f"the image is {len(image)} bytes, the {args.platform} reader holds {limit}")
+        if args.platform == "k32w0":
+            for tag, value in entries.items():
+                size = len(nxp.encode_value(tag, value))
+                if tag in nxp.K32W0_MAX and size > nxp.K32W0_MAX[tag]:
+                    raise InvalidInput(nxp.TAGS[tag][0], f"{size} bytes; the K32W0 reader accepts at most "
+                                                         f"{nxp.K32W0_MAX[tag]} (it would report the entry missing)")
         if args.platform in ("k32w1", "mcxw71") and key is None and not args.hw_params and len(payload) % 16:
             report.warn("a plain image whose size is not a multiple of 16 fails the K32W1/MCXW71 FwkImpl reader's "
                         "hash check; use --pad16 or --hw_params")

@@ -35,6 +35,9 @@ FINISHES = ["Other", "Matte", "Satin", "Polished", "Rugged", "Fabric"]
 COLORS = ["Black", "Navy", "Green", "Teal", "Maroon", "Purple", "Olive", "Gray", "Blue", "Lime", "Aqua", "Red",
           "Fuchsia", "Yellow", "White", "Nickel", "Chrome", "Brass", "Copper", "Silver", "Gold"]
 READER_BUFFER = 4096
+# K32W0 reader's per-tag maxima (maxLengths): an over-long value is treated as not found there.
+K32W0_MAX = {1: 133, 2: 45, 3: 4, 4: 32, 5: 600, 6: 600, 7: 4, 8: 4, 9: 2, 10: 2, 11: 183 + 350, 12: 32, 13: 32,
+             14: 32, 15: 16, 16: 2, 17: 64, 18: 32, 19: 32, 20: 256, 21: 64}
 HW_PARAMS_MAX = 0x800
 SSS_BLOB_LEN = 56
 ELS_BLOB_LEN = 48
