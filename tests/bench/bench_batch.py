@@ -119,6 +119,8 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=os.cpu_count())
     ap.add_argument("--repeat", type=int, default=3, help="runs of each of our configurations; the best counts")
+    ap.add_argument("--format", default="nrfconnect", choices=["nrfconnect", "nxp", "esp32"],
+                    help="image format of our batch (nxp and esp32 get a CD, as esp-matter-mfg-tool does)")
     ap.add_argument("--workdir")
     ap.add_argument("--no_esp", action="store_true", help="skip esp-matter-mfg-tool")
     ap.add_argument("--memory", action="store_true", help="also measure peak memory for N and 100 x N devices")
@@ -127,22 +129,23 @@ def main() -> None:
     os.makedirs(work, exist_ok=True)
     n, jobs = args.count, args.jobs
     try:
+        cd = os.path.join(work, "CD.der")
+        subprocess.run([sys.executable, "-m", "matter_factory_data", "cd", "generate", "--vendor_id", "0xFFF1",
+                        "--product_id", "0x8000", "--signing_cert",
+                        os.path.join(FIX, "test-cd", "Chip-Test-CD-Signing-Cert.pem"), "--signing_key",
+                        os.path.join(FIX, "test-cd", "Chip-Test-CD-Signing-Key.pem"), "--out", cd],
+                       check=True, env=dict(ENV, PYTHONPATH=os.path.join(ROOT, "scripts")), capture_output=True)
+        fmt = ["--format", args.format] + (["--cd", cd] if args.format != "nrfconnect" else [])
         floor = crypto_floor(n, jobs)
-        png = ours(n, jobs, os.path.join(work, "png"), [], args.repeat)
-        nopng = ours(n, jobs, os.path.join(work, "nopng"), ["--no_png"], args.repeat)
-        print(f"devices: {n}, jobs: {jobs}, PBKDF2 iterations: 1000, outputs in {work}")
+        png = ours(n, jobs, os.path.join(work, "png"), fmt, args.repeat)
+        nopng = ours(n, jobs, os.path.join(work, "nopng"), ["--no_png", *fmt], args.repeat)
+        print(f"devices: {n}, jobs: {jobs}, format: {args.format}, PBKDF2 iterations: 1000, outputs in {work}")
         print(f"crypto floor                         {floor:7.2f} s")
         print(f"matter-factory-data batch            {png[0]:7.2f} s wall  {png[1]:6.2f} s user  {png[2]:6.2f} s sys")
         print(f"matter-factory-data batch --no_png   {nopng[0]:7.2f} s wall  {nopng[1]:6.2f} s user  {nopng[2]:6.2f} s sys")
         print(f"  --no_png / crypto floor            {nopng[0] / floor:7.2f}  (target <= 1.5)")
         if not args.no_esp:
             exe = esp_tool(os.path.join(os.getcwd(), ".bench-venv", "esp"))
-            cd = os.path.join(work, "CD.der")
-            subprocess.run([sys.executable, "-m", "matter_factory_data", "cd", "generate", "--vendor_id", "0xFFF1",
-                            "--product_id", "0x8000", "--signing_cert",
-                            os.path.join(FIX, "test-cd", "Chip-Test-CD-Signing-Cert.pem"), "--signing_key",
-                            os.path.join(FIX, "test-cd", "Chip-Test-CD-Signing-Key.pem"), "--out", cd],
-                           check=True, env=ENV, capture_output=True)
             esp = timed([exe, "-v", "0xFFF1", "-p", "0x8000", "--pai", "-k", PAI_KEY, "-c", PAI_CERT, "-cd", cd,
                          "-n", str(n), "--iteration-count", "1000", "--outdir", os.path.join(work, "esp")])
             print(f"esp-matter-mfg-tool                  {esp[0]:7.2f} s wall  {esp[1]:6.2f} s user  {esp[2]:6.2f} s sys")
