@@ -22,8 +22,11 @@
 
 include_guard(GLOBAL)
 
-get_filename_component(MATTER_FACTORY_DATA_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
-set(MATTER_FACTORY_DATA_SCRIPTS "${MATTER_FACTORY_DATA_ROOT}/scripts")
+# Cached so functions called from other directory scopes (the sysbuild hook runs from the sysbuild top
+# level, this file is included from a subdirectory) still find the tool.
+get_filename_component(mfd_root "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+set(MATTER_FACTORY_DATA_ROOT "${mfd_root}" CACHE INTERNAL "matter-factory-data module root")
+set(MATTER_FACTORY_DATA_SCRIPTS "${mfd_root}/scripts" CACHE INTERNAL "matter-factory-data scripts")
 
 # ---------------------------------------------------------------- pure helpers (cmake -P)
 
@@ -263,4 +266,26 @@ function(matter_factory_data_generate)
     set_property(TARGET runners_yaml_props_target PROPERTY hex_file "${merged}")
   endif()
   set(MATTER_FACTORY_DATA_MERGED_HEX "${merged}" PARENT_SCOPE)
+endfunction()
+
+# ---------------------------------------------------------------- sysbuild
+
+# Called from the module's sysbuild post_cmake hook: the default image's CONFIG_MATTER_FACTORY_DATA, the
+# Partition Manager's PM_FACTORY_DATA_ADDRESS/_SIZE (never _OFFSET as a size), outputs in the image's zephyr/.
+function(matter_factory_data_sysbuild_post_cmake)
+  if(NOT DEFAULT_IMAGE OR NOT COMMAND sysbuild_get)
+    return()
+  endif()
+  sysbuild_get(mfd_enabled IMAGE ${DEFAULT_IMAGE} VAR CONFIG_MATTER_FACTORY_DATA KCONFIG)
+  if(NOT mfd_enabled OR NOT SB_CONFIG_PARTITION_MANAGER OR NOT TARGET partition_manager)
+    return()
+  endif()
+  sysbuild_get(mfd_binary_dir IMAGE ${DEFAULT_IMAGE} VAR APPLICATION_BINARY_DIR CACHE)
+  if(NOT mfd_binary_dir)
+    set(mfd_binary_dir "${CMAKE_BINARY_DIR}/${DEFAULT_IMAGE}")
+  endif()
+  matter_factory_data_generate(
+    CONFIG "${mfd_binary_dir}/zephyr/.config"
+    OUTPUT_DIR "${mfd_binary_dir}/zephyr"
+    ${ARGN})
 endfunction()

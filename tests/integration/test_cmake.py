@@ -219,3 +219,37 @@ def test_import_config_helper_under_cmake_script_mode(tmp_path):
     r = run(["cmake", "-P", str(script)], check=False)
     assert 'A=[quoted "value" here] B=[n] C=[0xF00] D=[y] E=[] keys=[CONFIG_A;CONFIG_B;CONFIG_C;CONFIG_D;CONFIG_E]' in r.stdout
     assert r.returncode != 0 and "both generate factory data" in " ".join(r.stderr.split())
+
+
+def test_sysbuild_hook_with_the_partition_manager(tmp_path):
+    need("cmake")
+    need("ninja")
+    cfg = dotconfig(tmp_path / ".config")
+    build = tmp_path / "sb"
+    run(["cmake", "-S", os.path.join(HERE, "fake_sysbuild"), "-B", str(build), "-G", "Ninja", f"-DMFD_ROOT={ROOT}",
+         f"-DAPP_CONFIG={cfg}", f"-DMFD_PYTHON={sys.executable}", "-DPM_FD_SIZE=0x1000"])
+    run(["cmake", "--build", str(build)])
+    image = build / "app" / "zephyr"
+    assert (build / "pm_hook.txt").read_text().split() == [str(image / "factory_data.hex"), "matter_factory_data"]
+    assert IntelHex(str(image / "factory_data.hex")).minaddr() == 0xFB000
+    assert "no work to do" in build_(build, dry=True).stdout
+    # the size is PM_FACTORY_DATA_SIZE
+    build2 = tmp_path / "sb2"
+    run(["cmake", "-S", os.path.join(HERE, "fake_sysbuild"), "-B", str(build2), "-G", "Ninja", f"-DMFD_ROOT={ROOT}",
+         f"-DAPP_CONFIG={cfg}", f"-DMFD_PYTHON={sys.executable}", "-DPM_FD_SIZE=0x80"])
+    r = run(["cmake", "--build", str(build2)], check=False)
+    assert r.returncode != 0 and "partition holds 128" in r.stdout + r.stderr
+
+
+def test_zephyr_module_yml_fits_zephyrs_schema():
+    """Zephyr validates module.yml with pykwalify against a fixed set of keys (name, build: cmake, kconfig,
+    sysbuild-cmake, ...); an unknown key such as west-commands would stop every Zephyr build."""
+    import yaml
+
+    with open(os.path.join(ROOT, "zephyr", "module.yml")) as f:
+        meta = yaml.safe_load(f)
+    assert set(meta) <= {"name", "build", "tests", "samples", "boards", "blobs"}
+    assert meta["build"] == {"cmake": "cmake", "kconfig": "kconfig/Kconfig", "sysbuild-cmake": "cmake/sysbuild"}
+    for key in ("cmake", "sysbuild-cmake"):
+        assert os.path.isfile(os.path.join(ROOT, meta["build"][key], "CMakeLists.txt"))
+    assert os.path.isfile(os.path.join(ROOT, meta["build"]["kconfig"]))
