@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine (run as root from the repository root):
-# Debian packages, a virtual environment in .venv, and the project with its test extra.
+# Debian packages, a virtual environment in .venv, and the project with its test extra, the ESP32 reference
+# tool, and the matter.js device stack of the end-to-end tests (tests/e2e, from its lockfile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +29,12 @@ mkdir -p /data
     python3 -m venv .venv-esp
     .venv-esp/bin/python -m pip install -q esp-matter-mfg-tool
 }
+
+# The end-to-end tests run a matter.js device and controller: Node.js >= 20.19 and the locked packages.
+if ! command -v node >/dev/null; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+         if (a < 20 || (a === 20 && b < 19)) { console.error(`tests/setup.sh: Node.js ${process.version} is too old for matter.js 0.17.9 (needs >= 20.19)`); process.exit(1); }'
+npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error

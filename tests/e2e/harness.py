@@ -1,0 +1,126 @@
+"""End-to-end harness: a factory data set, as it would be flashed, commissioned by a real Matter stack.
+
+The flashed image is decoded by our own ``inspect`` (so the bytes a device would read are what is tested),
+the CD comes from the image (NXP, ESP32) or from ``CD.der`` beside it (the nRF Connect partition does not
+carry one), and ``commission.mjs`` brings up a matter.js device provisioned only from those values — DAC,
+DAC key, PAI, CD and the SPAKE2+ verifier/salt/iterations in place of a passcode — and commissions it
+with the matter.js controller (strict attestation policy, offline trust store with our PAA and CD signer).
+"""
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE_MODULES = os.path.join(HERE, "node_modules", "@matter", "main")
+
+# field names per image format: (verifier, salt, iterations, dac, dac_key, pai, cd, vendor_id, product_id,
+# discriminator)
+FIELDS = {
+    "nrfconnect": ("spake2_verifier", "spake2_salt", "spake2_it", "dac_cert", "dac_key", "pai_cert", None,
+                   "vendor_id", "product_id", "discriminator"),
+    "nxp": ("verifier", "salt", "iteration_count", "dac_cert", "dac_key", "pai_cert", "cert_declaration",
+            "vendor_id", "product_id", "discriminator"),
+    "esp32": ("verifier", "salt", "iteration-count", "dac-cert", "dac-key", "pai-cert", "cert-dclrn",
+              "vendor-id", "product-id", "discriminator"),
+}
+
+
+def missing() -> str | None:
+    """Why the harness cannot run here, or None."""
+    if shutil.which("node") is None:
+        return "node is not installed (tests/setup.sh installs it)"
+    if not os.path.isdir(NODE_MODULES):
+        return "tests/e2e/node_modules is missing: run `npm ci` in tests/e2e (tests/setup.sh does)"
+    return None
+
+
+def _bytes(value) -> bytes:
+    """inspect prints binary fields as hex:…; the ESP32 NVS stores salt and verifier as base64 text."""
+    if isinstance(value, str) and value.startswith("hex:"):
+        return bytes.fromhex(value[4:])
+    if isinstance(value, str):
+        return base64.b64decode(value, validate=True)
+    raise ValueError(f"not a binary field: {value!r}")
+
+
+def decode(image: str) -> tuple[str, dict]:
+    """The image's format and fields, through our CLI, exactly as ``inspect`` reads the flashed bytes."""
+    r = subprocess.run([sys.executable, "-m", "matter_factory_data", "inspect", image, "--json", "--show_secrets"],
+                       capture_output=True, text=True)
+    report = json.loads(r.stdout)
+    if r.returncode != 0 or not report.get("ok"):
+        raise AssertionError(f"inspect rejects {image}: {r.stdout[-2000:]} {r.stderr[-500:]}")
+    return report["format"], report["data"]
+
+
+def device_values(image: str, cd_path: str | None = None) -> dict:
+    """What the device would read at boot, as raw values (bytes / ints)."""
+    fmt, data = decode(image)
+    names = dict(zip(("verifier", "salt", "iterations", "dac", "dac_key", "pai", "cd", "vendor_id", "product_id",
+                      "discriminator"), FIELDS[fmt]))
+    values = {}
+    for key, name in names.items():
+        if name is None:
+            continue
+        raw = data[name]
+        values[key] = int(raw) if key in ("iterations", "vendor_id", "product_id", "discriminator") else _bytes(raw)
+    if "cd" not in values:
+        if cd_path is None:
+            raise AssertionError(f"{image}: the {fmt} image carries no CD and none was given")
+        with open(cd_path, "rb") as f:
+            values["cd"] = f.read()
+    values["format"] = fmt
+    return values
+
+
+def free_port() -> int:
+    """A UDP port pair (port, port + 1) free on this host for the device and the controller."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < 65000:
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s2:
+                    s2.bind(("127.0.0.1", port + 1))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free UDP port pair")
+
+
+def commission_matterjs(values: dict, *, passcode: int, paa: bytes, cd_signer: bytes | None, workdir: str,
+                        device_vendor_id: int | None = None, device_product_id: int | None = None,
+                        timeout: float = 90) -> dict:
+    """Bring up the matter.js device from ``values`` and commission it; the result line of commission.mjs.
+
+    The device is given a passcode other than ``passcode`` so PASE succeeds only through the factory
+    verifier; ``device_vendor_id``/``device_product_id`` override the device's basic information (the
+    VID/PID mismatch case)."""
+    os.makedirs(workdir, exist_ok=True)
+    device_passcode = 20202021 if passcode != 20202021 else 20212022
+    case = {
+        "dac": values["dac"].hex(), "pai": values["pai"].hex(), "dac_key": values["dac_key"].hex(),
+        "cd": values["cd"].hex(), "paa": paa.hex(), "cd_signer": cd_signer.hex() if cd_signer else None,
+        "verifier": values["verifier"].hex(), "salt": values["salt"].hex(), "iterations": values["iterations"],
+        "vendor_id": values["vendor_id"] if device_vendor_id is None else device_vendor_id,
+        "product_id": values["product_id"] if device_product_id is None else device_product_id,
+        "discriminator": values["discriminator"], "passcode": passcode, "device_passcode": device_passcode,
+        "port": free_port(), "storage": os.path.join(workdir, "storage"),
+    }
+    case_path = os.path.join(workdir, "case.json")
+    fd = os.open(case_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(case, f)
+    r = subprocess.run(["node", os.path.join(HERE, "commission.mjs"), case_path], capture_output=True, text=True,
+                       timeout=timeout, cwd=HERE)
+    lines = [line for line in r.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise AssertionError(f"commission.mjs printed no result (exit {r.returncode}): {r.stdout[-2000:]} "
+                             f"{r.stderr[-2000:]}")
+    return json.loads(lines[-1])
