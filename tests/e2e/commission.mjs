@@ -7,6 +7,8 @@
 //   dac, pai, cd, paa, cd_signer: hex DER; dac_key: hex 32-byte scalar; verifier, salt: hex;
 //   iterations, vendor_id, product_id, discriminator, passcode (what the commissioner enters),
 //   device_passcode (what the device would use without the factory verifier), port, storage.
+// With "mode": "device" only the device runs (for another commissioner): it prints {"ready": true},
+// serves until its stdin closes, then prints {"ok": true, paseVerifierUsed, onOff, commissioned}.
 // Prints one JSON line: {"ok": true, vendorId, productId, onOff, paseVerifierUsed} or
 // {"ok": false, "stage": "...", "error": "..."}.
 import { readFileSync } from "node:fs";
@@ -78,6 +80,21 @@ try {
     result.stage = "device-start";
     await device.start();
 
+    if (spec.mode === "device") {
+        // Device only (commissioner B runs elsewhere): announce readiness, serve until stdin closes.
+        process.stdout.write(JSON.stringify({ ready: true }) + "\n");
+        await new Promise((resolve) => {
+            process.stdin.on("end", resolve);
+            process.stdin.on("close", resolve);
+            process.stdin.resume();
+        });
+        result.ok = true;
+        result.stage = "done";
+        done({ paseVerifierUsed: verifierUsed, onOff: device.parts.get("light").state.onOff.onOff,
+               commissioned: device.state.commissioning.commissioned });
+        throw null;
+    }
+
     result.stage = "controller-start";
     controller = await ServerNode.create(ServerNode.RootEndpoint.with(ControllerBehavior), {
         id: "controller",
@@ -125,7 +142,8 @@ try {
     result.stage = "done";
     done({ vendorId, productId, onOff, paseVerifierUsed: verifierUsed, findings: findingsSeen });
 } catch (e) {
-    done({ error: `${e?.constructor?.name}: ${e?.message ?? e}`, paseVerifierUsed: verifierUsed, findings: findingsSeen });
+    // null: device mode, its result line is already printed
+    if (e !== null) done({ error: `${e?.constructor?.name}: ${e?.message ?? e}`, paseVerifierUsed: verifierUsed, findings: findingsSeen });
 } finally {
     await Promise.allSettled([controller?.close(), device?.close()]);
     process.exit(0);

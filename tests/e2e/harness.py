@@ -10,6 +10,7 @@ with the matter.js controller (strict attestation policy, offline trust store wi
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -124,3 +125,120 @@ def commission_matterjs(values: dict, *, passcode: int, paa: bytes, cd_signer: b
         raise AssertionError(f"commission.mjs printed no result (exit {r.returncode}): {r.stdout[-2000:]} "
                              f"{r.stderr[-2000:]}")
     return json.loads(lines[-1])
+
+
+# ---------------------------------------------------------------- commissioner B: the Matter SDK controller
+
+
+def chip_missing() -> str | None:
+    """Why commissioner B cannot run here, or None."""
+    reason = missing()
+    if reason:
+        return reason
+    if os.geteuid() != 0:
+        return "commissioner B needs root for its private network namespace (ip netns)"
+    if shutil.which("ip") is None:
+        return "iproute2 (ip) is not installed (tests/setup.sh installs it)"
+    try:
+        import chip.ChipDeviceCtrl  # noqa: F401
+        import chip.clusters  # noqa: F401
+    except Exception as e:  # noqa: BLE001 - any import failure means the wheel is unusable here
+        return f"home-assistant-chip-core/-clusters unusable: {e}"
+    if not os.access("/data", os.W_OK):
+        return "/data must exist and be writable (the chip wheel keeps its counters there)"
+    return None
+
+
+class NetNamespace:
+    """A private network namespace with lo and a veth pair, so multicast DNS works offline."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def _ip(self, *args):
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    def __enter__(self):
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        self._ip("netns", "add", self.name)
+        try:
+            ns = ["-n", self.name]
+            self._ip(*ns, "link", "add", "mfd0", "type", "veth", "peer", "name", "mfd1")
+            for sysctl in ("net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"):
+                subprocess.run(["ip", "netns", "exec", self.name, "sysctl", "-qw", sysctl], capture_output=True)
+            self._ip(*ns, "addr", "add", "10.77.0.1/24", "dev", "mfd0")
+            self._ip(*ns, "addr", "add", "10.77.0.2/24", "dev", "mfd1")
+            for dev in ("lo", "mfd0", "mfd1"):
+                self._ip(*ns, "link", "set", dev, "up")
+        except Exception:
+            self.__exit__()
+            raise
+        return self
+
+    def exec(self, argv):
+        return ["ip", "netns", "exec", self.name, *argv]
+
+    def __exit__(self, *exc):
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
+def commission_chip(values: dict, *, passcode: int, paa: bytes, workdir: str, cd_signer: bytes | None = None,
+                    device_vendor_id: int | None = None, device_product_id: int | None = None,
+                    timeout: float = 120) -> dict:
+    """Bring up the matter.js device from ``values`` in a private network namespace and commission it with
+    the Matter SDK's controller trusting only ``paa``. Returns the controller's result with the device's
+    report under "device". ``cd_signer`` is ignored: this controller trusts only the CD signing keys built
+    into the SDK (the public test key among them), so CDs for it are signed with the test key."""
+    os.makedirs(workdir, exist_ok=True)
+    paa_dir = os.path.join(workdir, "paa")
+    os.makedirs(paa_dir, exist_ok=True)
+    with open(os.path.join(paa_dir, "paa.der"), "wb") as f:
+        f.write(paa)
+    case = {
+        "mode": "device",
+        "dac": values["dac"].hex(), "pai": values["pai"].hex(), "dac_key": values["dac_key"].hex(),
+        "cd": values["cd"].hex(), "paa": paa.hex(), "cd_signer": None,
+        "verifier": values["verifier"].hex(), "salt": values["salt"].hex(), "iterations": values["iterations"],
+        "vendor_id": values["vendor_id"] if device_vendor_id is None else device_vendor_id,
+        "product_id": values["product_id"] if device_product_id is None else device_product_id,
+        "discriminator": values["discriminator"], "passcode": passcode,
+        "device_passcode": 20202021 if passcode != 20202021 else 20212022,
+        "port": 5540, "storage": os.path.join(workdir, "device-storage"),
+    }
+    case_path = os.path.join(workdir, "case.json")
+    fd = os.open(case_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(case, f)
+    chip_storage = os.path.join(workdir, "chip-storage")
+    os.makedirs(chip_storage, exist_ok=True)
+    env = dict(os.environ, MATTER_MDNS_NETWORKINTERFACE="mfd0")
+    with NetNamespace(f"mfd{os.getpid() % 100000}") as ns:
+        device = subprocess.Popen(ns.exec(["node", os.path.join(HERE, "commission.mjs"), case_path]), cwd=HERE,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env)
+        try:
+            ready = device.stdout.readline()
+            if '"ready"' not in ready:
+                device.kill()
+                raise AssertionError(f"device did not start: {ready} {device.stderr.read()[-2000:]}")
+            r = subprocess.run(ns.exec([sys.executable, os.path.join(HERE, "chip_commission.py"), chip_storage, paa_dir,
+                                        str(passcode)]), capture_output=True, text=True, timeout=timeout)
+            lines = [line for line in r.stdout.splitlines() if line.startswith("{")]
+            if not lines:
+                raise AssertionError(f"chip_commission.py printed no result (exit {r.returncode}): "
+                                     f"{r.stdout[-2000:]} {r.stderr[-3000:]}")
+            result = json.loads(lines[-1])
+            log = r.stdout + r.stderr
+            result["log"] = log
+            # where the SDK's controller stopped, from its C++ log
+            m = re.search(r"Failed in verifying 'Attestation Information' command received from the device: "
+                          r"(err \d+ \([^)]*\))", log)
+            result["attestation_error"] = m.group(1) if m else None
+            m = re.search(r"Error on commissioning step '(\w+)'", log)
+            result["failed_step"] = m.group(1) if m else None
+            result["pase_failed"] = "Failed to verify peer's MAC" in log
+        finally:
+            out, _err = device.communicate(timeout=30)
+        reports = [json.loads(line) for line in out.splitlines() if line.startswith("{") and "ready" not in line]
+        result["device"] = reports[-1] if reports else {}
+    return result
