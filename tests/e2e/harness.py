@@ -242,3 +242,69 @@ def commission_chip(values: dict, *, passcode: int, paa: bytes, workdir: str, cd
         reports = [json.loads(line) for line in out.splitlines() if line.startswith("{") and "ready" not in line]
         result["device"] = reports[-1] if reports else {}
     return result
+
+
+# ---------------------------------------------------------------- command line: any factory data set
+
+
+def main(argv=None) -> int:
+    """Commission a given factory data set: `python tests/e2e/harness.py IMAGE --paa PAA.der ...`."""
+    import argparse
+    import tempfile
+
+    p = argparse.ArgumentParser(
+        prog="tests/e2e/harness.py",
+        description="Commission a matter.js device provisioned from one flashed factory data image (nRF Connect "
+                    ".hex/.bin, NXP .bin, ESP32 NVS .bin) with the matter.js controller and/or the Matter SDK's "
+                    "controller. Exit 0 only when every chosen commissioner commissions it.",
+        epilog="example: python tests/e2e/harness.py out/factory_data.hex --cd out/CD.der --paa out/PAA_cert.der "
+               "--cd_signer out/CD_signing_cert.der --onboarding out/factory_data.txt --commissioner matterjs")
+    p.add_argument("image", help="the image as it would be flashed")
+    p.add_argument("--cd", help="CD.der (needed for nRF Connect images, which do not carry the CD)")
+    p.add_argument("--paa", required=True, help="the PAA certificate (DER) the commissioners trust")
+    p.add_argument("--cd_signer", help="CD signing certificate (DER) the matter.js controller trusts")
+    code = p.add_mutually_exclusive_group(required=True)
+    code.add_argument("--passcode", type=int, help="the setup passcode to commission with")
+    code.add_argument("--onboarding", help="an onboarding .txt with the QR code (the passcode is taken from it)")
+    p.add_argument("--commissioner", choices=["matterjs", "chip", "both"], default="both")
+    args = p.parse_args(argv)
+    for name, reason in (("matterjs", missing()), ("chip", chip_missing() if args.commissioner != "matterjs" else None)):
+        if reason and args.commissioner in (name, "both"):
+            print(f"harness: cannot run {name}: {reason}", file=sys.stderr)
+            return 2
+    passcode = args.passcode
+    if passcode is None:
+        from matter_factory_data import onboarding
+
+        with open(args.onboarding) as f:
+            qr = next((line.split(":", 1)[1].strip() for line in f if line.startswith("QRCode")), None)
+        if qr is None:
+            print(f"harness: {args.onboarding}: no QRCode line", file=sys.stderr)
+            return 2
+        passcode = onboarding.parse_qr(qr).passcode
+    values = device_values(args.image, args.cd)
+    with open(args.paa, "rb") as f:
+        paa = f.read()
+    cd_signer = None
+    if args.cd_signer:
+        with open(args.cd_signer, "rb") as f:
+            cd_signer = f.read()
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.commissioner in ("matterjs", "both"):
+            r = commission_matterjs(values, passcode=passcode, paa=paa, cd_signer=cd_signer,
+                                    workdir=os.path.join(tmp, "matterjs"))
+            print("matterjs:", json.dumps(r))
+            ok &= bool(r["ok"]) and r.get("paseVerifierUsed") == 1
+        if args.commissioner in ("chip", "both"):
+            r = commission_chip(values, passcode=passcode, paa=paa, workdir=os.path.join(tmp, "chip"))
+            log = r.pop("log")
+            print("chip:", json.dumps(r))
+            if not r["ok"]:
+                print(log[-4000:], file=sys.stderr)
+            ok &= bool(r["ok"]) and r["device"].get("paseVerifierUsed") == 1
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -104,3 +104,13 @@ def test_profile_violating_dac_is_not_caught_by_matterjs(demo, tmp_path):
                                          paa=read(demo / "PAA_cert.der"), cd_signer=read(demo / "CD_signing_cert.der"),
                                          workdir=str(tmp_path))
     assert result["ok"], result
+
+
+def test_harness_command_line_commissions_a_given_set(demo, capsys):
+    """The harness also takes any flashed set from the command line (for sets made elsewhere)."""
+    common = [str(demo / "factory_data.hex"), "--cd", str(demo / "CD.der"), "--paa", str(demo / "PAA_cert.der"),
+              "--cd_signer", str(demo / "CD_signing_cert.der"), "--commissioner", "matterjs"]
+    assert harness.main([*common, "--onboarding", str(demo / "factory_data.txt")]) == 0
+    assert '"ok": true' in capsys.readouterr().out
+    assert harness.main([*common, "--passcode", "24681357"]) == 1
+    assert "incorrect key confirmation" in capsys.readouterr().out
