@@ -144,8 +144,10 @@ def chip_missing() -> str | None:
         import chip.clusters  # noqa: F401
     except Exception as e:  # noqa: BLE001 - any import failure means the wheel is unusable here
         return f"home-assistant-chip-core/-clusters unusable: {e}"
+    # the chip wheel keeps its counters in /data/chip_counters.ini
+    os.makedirs("/data", exist_ok=True)
     if not os.access("/data", os.W_OK):
-        return "/data must exist and be writable (the chip wheel keeps its counters there)"
+        return "/data is not writable (the chip wheel keeps its counters there)"
     return None
 
 
