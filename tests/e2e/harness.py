@@ -79,6 +79,17 @@ def device_values(image: str, cd_path: str | None = None) -> dict:
     return values
 
 
+def onboarding_passcode(txt_path) -> int | None:
+    """The passcode a user would enter: parsed from the QR code line of our onboarding output."""
+    from matter_factory_data import onboarding
+
+    with open(txt_path) as f:
+        for line in f:
+            if line.startswith("QRCode"):
+                return onboarding.parse_qr(line.split(":", 1)[1].strip()).passcode
+    return None
+
+
 def free_port() -> int:
     """A UDP port pair (port, port + 1) free on this host for the device and the controller."""
     for _ in range(50):
@@ -274,16 +285,10 @@ def main(argv=None) -> int:
         if reason and args.commissioner in (name, "both"):
             print(f"harness: cannot run {name}: {reason}", file=sys.stderr)
             return 2
-    passcode = args.passcode
+    passcode = args.passcode if args.passcode is not None else onboarding_passcode(args.onboarding)
     if passcode is None:
-        from matter_factory_data import onboarding
-
-        with open(args.onboarding) as f:
-            qr = next((line.split(":", 1)[1].strip() for line in f if line.startswith("QRCode")), None)
-        if qr is None:
-            print(f"harness: {args.onboarding}: no QRCode line", file=sys.stderr)
-            return 2
-        passcode = onboarding.parse_qr(qr).passcode
+        print(f"harness: {args.onboarding}: no QRCode line", file=sys.stderr)
+        return 2
     values = device_values(args.image, args.cd)
     with open(args.paa, "rb") as f:
         paa = f.read()

@@ -6,7 +6,9 @@ import datetime
 import subprocess
 import sys
 
-from matter_factory_data import attestation, cd as cdmod, onboarding, spake2p
+from matter_factory_data import attestation, cd as cdmod, spake2p
+
+from . import harness
 
 
 def cli(*args):
@@ -21,11 +23,9 @@ def read(path):
 
 
 def onboarding_passcode(txt_path) -> int:
-    """The passcode a user would enter: parsed from the QR code our onboarding output carries."""
-    for line in open(txt_path):
-        if line.startswith("QRCode"):
-            return onboarding.parse_qr(line.split(":", 1)[1].strip()).passcode
-    raise AssertionError(f"no QR code in {txt_path}")
+    passcode = harness.onboarding_passcode(txt_path)
+    assert passcode is not None, f"no QR code in {txt_path}"
+    return passcode
 
 
 def run_batch(demo, out, fmt, count, cd=None):

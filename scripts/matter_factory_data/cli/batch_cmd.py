@@ -26,7 +26,7 @@ examples:
   %(prog)s --csv devices.csv ... --out batches
 
   # a reproducible test batch (every key derived from the seed; test vendor IDs only)
-  %(prog)s --count 20 --seed ci-42 ... --out /tmp/batch
+  %(prog)s --count 20 --seed ci-42 ... --out test-batch
 
 manifest columns: serial,vendor_id,product_id,discriminator,passcode,manual_code,qr_code,spake2_it,
 spake2_salt,rd_uid,dac_serial,dac_sha256,path (--no_secrets_in_manifest leaves passcode, manual_code
