@@ -67,18 +67,28 @@ def _rs_divisor(degree: int) -> list[int]:
     return result
 
 
-def _rs_remainder(data: list[int], divisor: list[int]) -> list[int]:
-    result = [0] * len(divisor)
-    log_div = [_LOG[c] if c else None for c in divisor]
+_PRODUCTS: dict = {}
+
+
+def _rs_products(degree: int) -> list[int]:
+    """For every factor f, the divisor times f as one ``degree``-byte big-endian int."""
+    table = _PRODUCTS.get(degree)
+    if table is None:
+        divisor = _rs_divisor(degree)
+        table = _PRODUCTS[degree] = [int.from_bytes(bytes(_gf_mul(c, f) for c in divisor), "big")
+                                     for f in range(256)]
+    return table
+
+
+def _rs_remainder(data: bytes, degree: int) -> bytes:
+    """The ``degree`` error correction codewords of ``data`` (polynomial division, one byte per step)."""
+    products = _rs_products(degree)
+    top = 8 * (degree - 1)
+    mask = (1 << (8 * degree)) - 1
+    rem = 0
     for b in data:
-        factor = b ^ result.pop(0)
-        result.append(0)
-        if factor:
-            lf = _LOG[factor]
-            for i, lc in enumerate(log_div):
-                if lc is not None:
-                    result[i] ^= _EXP[lc + lf]
-    return result
+        rem = ((rem << 8) & mask) ^ products[b ^ (rem >> top)]
+    return rem.to_bytes(degree, "big")
 
 
 # ---------------------------------------------------------------- data encoding
@@ -88,54 +98,59 @@ def _data_capacity(version: int) -> int:
     return sum(n * k for n, k in _EC_M[version][1])
 
 
-def _segment_bits(text: str, version: int) -> str | None:
-    if all(c in _ALNUM_INDEX for c in text):
+def _segment_bits(text: str, version: int) -> tuple[int, int] | None:
+    """The segment (mode, count, data) as (value, bit length), or None if it does not fit ``version``."""
+    index = _ALNUM_INDEX
+    if all(c in index for c in text):
         count_bits = 9 if version <= 9 else 11
-        bits = ["0010", format(len(text), f"0{count_bits}b")]
+        value, n = 0b0010 << count_bits | len(text), 4 + count_bits
         for i in range(0, len(text) - 1, 2):
-            bits.append(format(_ALNUM_INDEX[text[i]] * 45 + _ALNUM_INDEX[text[i + 1]], "011b"))
+            value = value << 11 | (index[text[i]] * 45 + index[text[i + 1]])
+        n += 11 * (len(text) // 2)
         if len(text) % 2:
-            bits.append(format(_ALNUM_INDEX[text[-1]], "06b"))
+            value, n = value << 6 | index[text[-1]], n + 6
     else:
         raw = text.encode("utf-8")
         count_bits = 8 if version <= 9 else 16
-        bits = ["0100", format(len(raw), f"0{count_bits}b")] + [format(b, "08b") for b in raw]
-    out = "".join(bits)
-    if len(out) > _data_capacity(version) * 8:
+        value = (0b0100 << count_bits | len(raw)) << (8 * len(raw)) | int.from_bytes(raw, "big")
+        n = 4 + count_bits + 8 * len(raw)
+    if n > _data_capacity(version) * 8:
         return None
-    return out
+    return value, n
 
 
-def _codewords(text: str) -> tuple[int, list[int]]:
+_PAD = bytes([0xEC, 0x11]) * 256
+
+
+def _codewords(text: str) -> tuple[int, bytes]:
     for version in range(1, MAX_VERSION + 1):
-        bits = _segment_bits(text, version)
-        if bits is not None:
+        segment = _segment_bits(text, version)
+        if segment is not None:
             break
     else:
         raise ValueError("text too long for QR versions 1-10 at error correction M")
-    capacity = _data_capacity(version) * 8
-    bits += "0" * min(4, capacity - len(bits))
-    bits += "0" * (-len(bits) % 8)
-    data = [int(bits[i : i + 8], 2) for i in range(0, len(bits), 8)]
-    pad = 0xEC
-    while len(data) < capacity // 8:
-        data.append(pad)
-        pad ^= 0xEC ^ 0x11
+    value, n = segment
+    capacity = _data_capacity(version)
+    terminator = min(4, capacity * 8 - n)
+    n += terminator + (-(n + terminator) % 8)
+    value <<= n - segment[1]
+    data = value.to_bytes(n // 8, "big") + _PAD[: capacity - n // 8]
     ec_len, groups = _EC_M[version]
-    divisor = _rs_divisor(ec_len)
+    if len(groups) == 1 and groups[0][0] == 1:
+        return version, data + _rs_remainder(data, ec_len)
     blocks, ecs, pos = [], [], 0
     for count, size in groups:
         for _ in range(count):
             block = data[pos : pos + size]
             pos += size
             blocks.append(block)
-            ecs.append(_rs_remainder(block, divisor))
-    out = []
+            ecs.append(_rs_remainder(block, ec_len))
+    out = bytearray()
     for i in range(max(len(b) for b in blocks)):
-        out += [b[i] for b in blocks if i < len(b)]
+        out += bytes(b[i] for b in blocks if i < len(b))
     for i in range(ec_len):
-        out += [e[i] for e in ecs]
-    return version, out
+        out += bytes(e[i] for e in ecs)
+    return version, bytes(out)
 
 
 # ---------------------------------------------------------------- matrix
@@ -261,20 +276,6 @@ class _Matrix:
             data.append(f)
         return dark, data
 
-    def masked_rows(self, mask: int, dark: list[int], data: list[int]) -> list[int]:
-        pattern = _mask_pattern(self.size, mask)
-        rows = [d ^ (p & m) for d, p, m in zip(dark, pattern, data)]
-        bits = _format_bits(mask)
-        cells = self.__dict__.get("_cells")
-        if cells is None:
-            cells = self._cells = self.format_cells()
-        for x, y, i in cells:
-            if (bits >> i) & 1:
-                rows[y] |= 1 << x
-            else:
-                rows[y] &= ~(1 << x)
-        return rows
-
 
 _PATTERNS: dict = {}
 
@@ -323,15 +324,19 @@ def penalty(modules: list[list[bool]]) -> int:
 _LAYOUTS: dict = {}
 
 
-def _layout(version: int):
-    """Per version, once: the function-pattern rows, the data-module masks, the format cells and the
-    data modules in placement order as (row, bit) pairs."""
-    layout = _LAYOUTS.get(version)
-    if layout is None:
+class _Layout:
+    """Per version, once: the symbol as one big int (bit y * size + x = module (x, y), dark = 1) with the
+    function patterns drawn, per codeword position and nibble the modules it darkens, and per mask the
+    data-module flips and the format bits."""
+
+    def __init__(self, version: int):
         m = _Matrix(version)
+        self.size = size = m.size
+        self.matrix = m
         dark, data = m.row_ints()
+        self.base = sum(r << (y * size) for y, r in enumerate(dark))
+        data_big = sum(r << (y * size) for y, r in enumerate(data))
         positions = []
-        size = m.size
         right = size - 1
         while right >= 1:
             if right == 6:
@@ -341,33 +346,58 @@ def _layout(version: int):
                 y = size - 1 - vert if upward else vert
                 for x in (right, right - 1):
                     if not m.func[y][x]:
-                        positions.append((y, 1 << x))
+                        positions.append(y * size + x)
             right -= 2
-        layout = _LAYOUTS[version] = (m, dark, data, positions)
+        self.nibbles = []  # [codeword index][0 = high nibble, 1 = low nibble][value]
+        for j in range(len(positions) // 8):
+            pair = []
+            for half in (0, 1):
+                bits = positions[8 * j + 4 * half : 8 * j + 4 * half + 4]
+                pair.append([sum(1 << bits[i] for i in range(4) if v >> (3 - i) & 1) for v in range(16)])
+            self.nibbles.append(pair)
+        cells = m.format_cells()
+        self.format_area = sum(1 << (y * size + x) for x, y, _ in cells)
+        self.flips, self.formats = [], []
+        for mask in range(8):
+            pattern = _mask_pattern(size, mask)
+            self.flips.append(sum((p << (y * size)) for y, p in enumerate(pattern)) & data_big)
+            bits = _format_bits(mask)
+            self.formats.append(sum(1 << (y * size + x) for x, y, i in cells if bits >> i & 1))
+        self.row_mask = (1 << size) - 1
+
+    def symbol(self, codewords: bytes) -> int:
+        value = self.base
+        for (high, low), cw in zip(self.nibbles, codewords):
+            value |= high[cw >> 4] | low[cw & 15]
+        return value
+
+    def masked(self, symbol: int, mask: int) -> list[int]:
+        value = ((symbol ^ self.flips[mask]) & ~self.format_area) | self.formats[mask]
+        size, row_mask = self.size, self.row_mask
+        return [value >> (y * size) & row_mask for y in range(size)]
+
+
+def _layout(version: int) -> _Layout:
+    layout = _LAYOUTS.get(version)
+    if layout is None:
+        layout = _LAYOUTS[version] = _Layout(version)
     return layout
 
 
 def qr_rows(text: str, mask: int | None = None) -> tuple[list[int], int]:
     """The symbol as one int per row (bit x = column x, dark = 1), and its size."""
     version, codewords = _codewords(text)
-    m, base, data, positions = _layout(version)
-    dark = list(base)
-    k = 0
-    for cw in codewords:
-        for shift in range(7, -1, -1):
-            if cw >> shift & 1:
-                y, bit = positions[k]
-                dark[y] |= bit
-            k += 1
+    layout = _layout(version)
+    symbol = layout.symbol(codewords)
     if mask is not None:
-        return m.masked_rows(mask, dark, data), m.size
+        return layout.masked(symbol, mask), layout.size
     best = None
     for candidate in range(8):
-        rows = m.masked_rows(candidate, dark, data)
-        score = _penalty_rows(rows, m.size)
+        rows = layout.masked(symbol, candidate)
+        score = _penalty_rows(rows, layout.size)
         if best is None or score < best[0]:
             best = (score, rows)
-    return best[1], m.size
+    return best[1], layout.size
 
 
 def qr_matrix(text: str, mask: int | None = None) -> list[list[bool]]:
@@ -413,7 +443,10 @@ def png_from_rows(rows: list[int], size: int, scale: int = 10, border: int = 4) 
     nbytes = (width + 7) // 8
     pad = nbytes * 8 - width
     light = (1 << (nbytes * 8)) - 1
-    blank = (b"\x00" + light.to_bytes(nbytes, "big")) * (scale * border)
+    # Each pixel row of a module row after its first repeats the one above: PNG filter 2 ("Up") turns
+    # those into zeros, which compress at once.
+    same = b"\x02" + bytes(nbytes)
+    blank = b"\x00" + light.to_bytes(nbytes, "big") + same * (scale * border - 1)
     table = _expansion(scale)
     groups = (size + 7) // 8
     tail = groups * 8 - size
@@ -424,7 +457,7 @@ def png_from_rows(rows: list[int], size: int, scale: int = 10, border: int = 4) 
         for g in range(groups):  # 8 modules at a time, left to right
             dark = (dark << (8 * scale)) | table[(r >> (8 * g)) & 0xFF]
         dark = dark << shift if shift >= 0 else dark >> -shift
-        raw += (b"\x00" + (light ^ dark).to_bytes(nbytes, "big")) * scale
+        raw += b"\x00" + (light ^ dark).to_bytes(nbytes, "big") + same * (scale - 1)
     raw += blank
     header = struct.pack(">IIBBBBB", width, width, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(bytes(raw), 1)) + _chunk(
