@@ -140,6 +140,68 @@ def to_intel_hex(image: bytes, offset: int) -> bytes:
     in batches, where intelhex's per-byte bookkeeping dominated."""
     if offset < 0 or offset + len(image) > 0x100000000:
         raise InvalidInput("--offset", f"0x{offset:x} + {len(image)} bytes does not fit 32-bit addresses")
+    end = len(image)
+    base = offset & 0xFFFF
+    if not end or base + end > 0x10000:
+        return _intel_hex_segments(image, offset)
+    # One 64 KiB segment (a factory data partition always is): the whole image is hex-encoded at once and
+    # every record's checksum comes from one set of big-integer lane sums.
+    full = end // 16
+    parts = []
+    if offset + end > 0x10000:
+        parts.append(_ela_record(offset >> 16))
+    if full:
+        key = (base, full)
+        heads = _RECORD_HEADS.get(key)
+        if heads is None:
+            addrs = [base + 16 * k for k in range(full)]
+            heads = _RECORD_HEADS[key] = ([f":10{a:04X}00" for a in addrs], [16 + (a >> 8) + (a & 0xFF) for a in addrs])
+        starts, head_sums = heads
+        text = image[: 16 * full].hex().upper()
+        body: list = [None] * (3 * full)
+        body[0::3] = starts
+        body[1::3] = [text[i : i + 32] for i in range(0, 32 * full, 32)]
+        body[2::3] = [_CHECKSUM_EOL[-(h + d) & 0xFF] for h, d in zip(head_sums, _sums16(image[: 16 * full]))]
+        parts.append("".join(body))
+    if end % 16:
+        a = base + 16 * full
+        parts.append(_record(bytes((end % 16, a >> 8, a & 0xFF, 0)) + image[16 * full :]))
+    parts.append(":00000001FF\n")
+    return "".join(parts).encode("ascii")
+
+
+_RECORD_HEADS: dict = {}
+_CHECKSUM_EOL = [f"{i:02X}\n" for i in range(256)]
+_LANE_MASKS: dict = {}
+
+
+def _sums16(data: bytes) -> bytes:
+    """The low byte of the sum of every 16-byte group of ``data`` (its length a multiple of 16): adjacent
+    lanes are added pairwise (8-, 16-, 32-, 64-bit) on the whole buffer as one integer."""
+    n = len(data)
+    masks = _LANE_MASKS.get(n)
+    if masks is None:
+        groups = n // 16
+        masks = _LANE_MASKS[n] = [int.from_bytes(bytes(p) * groups, "big") for p in (
+            [0, 0xFF] * 8, [0, 0, 0xFF, 0xFF] * 4, ([0] * 4 + [0xFF] * 4) * 2, [0] * 8 + [0xFF] * 8)]
+        if len(_LANE_MASKS) > 64:
+            _LANE_MASKS.clear()
+    v = int.from_bytes(data, "big")
+    for width, mask in zip((8, 16, 32, 64), masks):
+        v = (v & mask) + (v >> width & mask)
+    return v.to_bytes(n, "big")[15::16]
+
+
+def _record(rec: bytes) -> str:
+    return ":" + (rec + bytes((-sum(rec) & 0xFF,))).hex().upper() + "\n"
+
+
+def _ela_record(high: int) -> str:
+    return _record(bytes((2, 0, 0, 4, high >> 8, high & 0xFF)))
+
+
+def _intel_hex_segments(image: bytes, offset: int) -> bytes:
+    """The general case: any length, records split at 64 KiB boundaries."""
     lines = []
     pos = 0
     end = len(image)
@@ -149,15 +211,13 @@ def to_intel_hex(image: bytes, offset: int) -> bytes:
         high = addr >> 16
         seg_end = min(end, pos + 0x10000 - (addr & 0xFFFF))
         if use_ela:
-            rec = bytes((2, 0, 0, 4, high >> 8, high & 0xFF))
-            lines.append((rec + bytes((-sum(rec) & 0xFF,))).hex())
+            lines.append(_ela_record(high))
         base = addr - pos
-        recs = [bytes((min(16, seg_end - p), ((base + p) >> 8) & 0xFF, (base + p) & 0xFF, 0))
-                + image[p : min(p + 16, seg_end)] for p in range(pos, seg_end, 16)]
-        lines.extend((r + bytes((-sum(r) & 0xFF,))).hex() for r in recs)
+        lines.extend(_record(bytes((min(16, seg_end - p), ((base + p) >> 8) & 0xFF, (base + p) & 0xFF, 0))
+                             + image[p : min(p + 16, seg_end)]) for p in range(pos, seg_end, 16))
         pos = seg_end
-    lines.append("00000001ff")
-    return (":" + "\n:".join(lines) + "\n").upper().encode("ascii")
+    lines.append(":00000001FF\n")
+    return "".join(lines).encode("ascii")
 
 
 def read_intel_hex(data: bytes, what: str) -> tuple[int, bytes, dict]:
