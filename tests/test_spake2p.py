@@ -3,6 +3,8 @@
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matter_factory_data import spake2p
 from matter_factory_data.errors import InvalidInput
@@ -92,3 +94,14 @@ def test_verifier_format_rejects_bad_point():
 def test_random_passcodes_are_valid():
     for _ in range(2000):
         assert spake2p.is_valid_passcode(spake2p.random_passcode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(passcode=st.integers(1, spake2p.MAX_PASSCODE), salt=st.binary(min_size=16, max_size=32),
+       iterations=st.integers(spake2p.MIN_ITERATIONS, 1200))
+def test_ws_is_hashlib_pbkdf2(passcode, salt, iterations):
+    """compute_ws runs PBKDF2 through cryptography's OpenSSL for speed; the bytes are Python's PBKDF2's."""
+    import hashlib
+
+    assert spake2p.compute_ws(passcode, salt, iterations) == hashlib.pbkdf2_hmac(
+        "sha256", passcode.to_bytes(4, "little"), salt, iterations, 80)

@@ -7,7 +7,6 @@ verifier = w0 (32 bytes, big endian) || L (65 bytes) = 97 bytes.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from .errors import InvalidInput
@@ -52,7 +51,13 @@ def check_iterations(iterations: int, field: str = "spake2_it") -> None:
 
 
 def compute_ws(passcode: int, salt: bytes, iterations: int) -> bytes:
-    return hashlib.pbkdf2_hmac("sha256", passcode.to_bytes(4, "little"), salt, iterations, WS_LEN)
+    """PBKDF2-HMAC-SHA256 through ``cryptography``'s OpenSSL: the same bytes as ``hashlib.pbkdf2_hmac`` (a test
+    compares them) in about half the time, as ``hashlib`` on common Python builds takes a slower path per
+    iteration. PBKDF2 is most of the cost of a device, so this nearly halves batch times."""
+    from cryptography.hazmat.primitives.hashes import SHA256
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+    return PBKDF2HMAC(SHA256(), WS_LEN, salt, iterations).derive(passcode.to_bytes(4, "little"))
 
 
 def w0_w1(ws: bytes) -> tuple[int, int]:
