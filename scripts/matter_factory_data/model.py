@@ -106,7 +106,6 @@ MODEL_ONLY_RULES = (
 )
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_HEX_RE = re.compile(r"^(?:[0-9A-Fa-f]{2})*$")
 
 Warn = Callable[[str], None]
 
@@ -118,11 +117,15 @@ def _no_warn(_msg: str) -> None:
 def parse_hex(text: str, field_name: str) -> bytes:
     """Hex text (``hex:`` prefix optional) to bytes, with a precise error."""
     body = text[len(HEX_PREFIX):] if text.startswith(HEX_PREFIX) else text
-    if not _HEX_RE.match(body):
+    try:
+        raw = bytes.fromhex(body)
+    except ValueError:
+        raw = None
+    if raw is None or 2 * len(raw) != len(body):  # fromhex skips whitespace; hex text here has none
         if len(body) % 2:
             raise InvalidInput(field_name, f"hex string has an odd number of digits ({len(body)})")
         raise InvalidInput(field_name, "is not a hex string (digits 0-9, a-f only)")
-    return bytes.fromhex(body)
+    return raw
 
 
 def check_date(value: str, field_name: str = "date") -> None:
@@ -185,11 +188,14 @@ class FactoryData:
 
     # ------------------------------------------------------------ validation
 
-    def validate(self, complete: bool = True, warn: Warn = _no_warn, check_verifier: bool = True) -> None:
+    def validate(self, complete: bool = True, warn: Warn = _no_warn, check_verifier: bool = True,
+                 verifier_computed: bool = False) -> None:
         """Raise ``InvalidInput`` for the first violated rule; report softer findings through ``warn``.
 
         ``complete`` demands every required field (a full factory data set); without it only the
         fields present are checked (the partition builder accepts partial documents).
+        ``verifier_computed``: the caller has just computed the verifier from a passcode, so its point is
+        not decoded again (batches).
         """
         for name, spec in FIELD_SPECS.items():
             value = getattr(self, name)
@@ -207,7 +213,7 @@ class FactoryData:
             warn("version: " + msg)
         if self.passcode is not None:
             spake2p.check_passcode(self.passcode)
-        if self.spake2_verifier is not None:
+        if self.spake2_verifier is not None and not verifier_computed:
             spake2p.check_verifier_format(self.spake2_verifier)
             if (
                 check_verifier
