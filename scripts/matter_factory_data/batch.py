@@ -461,6 +461,42 @@ def _run_chunk(chunk: list[tuple[int, dict]]) -> list[str]:
 # ---------------------------------------------------------------- driver
 
 
+def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None:
+    """The batch engine: ``work(chunk)`` for every chunk, in ``jobs`` forked worker processes (each set up
+    once with ``init(ctx)``), results handed to ``consume`` in chunk order whatever the scheduling. At most
+    4 chunks per worker are in flight, so memory does not grow with the number of chunks. With one job (or
+    one chunk) everything runs in this process and ``close`` undoes ``init`` afterwards."""
+    import collections
+    import itertools
+
+    source = iter(chunks)
+    first = list(itertools.islice(source, 2))
+    if jobs == 1 or len(first) < 2:
+        init(ctx)
+        try:
+            for c in itertools.chain(first, source):
+                consume(work(c))
+        finally:
+            if close is not None:
+                close()
+        return
+    import multiprocessing
+
+    mp = multiprocessing.get_context("fork")
+    with mp.Pool(jobs, initializer=init, initargs=(ctx,)) as pool:
+        window: collections.deque = collections.deque()
+        for c in itertools.chain(first, source):
+            window.append(pool.apply_async(work, (c,)))
+            if len(window) >= jobs * 4:
+                break
+        while window:
+            result = window.popleft().get()
+            for c in source:
+                window.append(pool.apply_async(work, (c,)))
+                break
+            consume(result)
+
+
 def _serial_of(spec: Spec, index: int, rows: list | None) -> str:
     if rows is not None and rows[index].get("serial"):
         return rows[index]["serial"]
@@ -734,41 +770,18 @@ def run(spec: Spec, args, report) -> dict:
             hi = min(spec.count, lo + chunk)
             yield [(i, rows[i] if rows is not None else {}) for i in range(lo, hi)]
 
-    try:
-        if jobs == 1 or spec.count - done <= chunk:
-            _worker_init(ctx)
-            results = (_run_chunk(c) for c in chunks())
-            for lines in results:
-                pending_rows.extend(lines)
-                made += len(lines)
-                progress.update(len(lines))
-                if len(pending_rows) >= SYNC_GROUP:
-                    flush_rows()
-        else:
-            import collections
-            import multiprocessing
+    def consume(lines: list[str]) -> None:
+        nonlocal made
+        pending_rows.extend(lines)
+        made += len(lines)
+        progress.update(len(lines))
+        if len(pending_rows) >= SYNC_GROUP:
+            flush_rows()
 
-            mp = multiprocessing.get_context("fork")
-            with mp.Pool(jobs, initializer=_worker_init, initargs=(ctx,)) as pool:
-                window: collections.deque = collections.deque()
-                source = chunks()
-                for c in source:
-                    window.append(pool.apply_async(_run_chunk, (c,)))
-                    if len(window) >= jobs * 4:
-                        break
-                while window:
-                    lines = window.popleft().get()
-                    for c in source:
-                        window.append(pool.apply_async(_run_chunk, (c,)))
-                        break
-                    pending_rows.extend(lines)
-                    made += len(lines)
-                    progress.update(len(lines))
-                    if len(pending_rows) >= SYNC_GROUP:
-                        flush_rows()
+    try:
+        run_ordered(_worker_init, ctx, _run_chunk, chunks(), jobs, consume, close=_worker_close)
         flush_rows(final=True)
     finally:
-        _worker_close()
         manifest.close()
         progress.close()
     shutil.rmtree(staging, ignore_errors=True)
