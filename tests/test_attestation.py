@@ -355,3 +355,26 @@ def test_gen_certs_without_sdk_writes_its_test_paa_with_a_warning(tmp_path):
     assert r.code == 0, r.stderr
     assert "generated a test PAA" in r.stderr
     assert (tmp_path / "out" / "PAA_cert.der").exists() and (tmp_path / "out" / "PAA_key.der").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("cn,template_cn", [("Acme Light", None), ("0b3a6f0e-3c1e-4d5e-9f00-123456789abc", "x")])
+def test_dac_template_writes_the_builders_bytes(cn, template_cn):
+    """The batch engines issue DACs by filling a DER template; the to-be-signed bytes must be exactly those
+    of cryptography's certificate builder, and the signature must verify under the PAI."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    _, (pai, pai_key), _ = _issue_chain()
+    pai_der = attestation.der(pai)
+    dac_key = attestation.generate_p256_key()
+    point = attestation.public_point(dac_key.private_numbers().private_value)
+    not_before, not_after = attestation.validity(START, 3650)
+    template = attestation.DacTemplate(pai_der, pai_key, 0xFFF1, 0x8000, template_cn or cn, not_before, not_after)
+    for serial in (1, 0x7F, 0x80, 0x1234_5678_9ABC_DEF0 & (2**63 - 1)):
+        ours = x509.load_der_x509_certificate(
+            template.issue(serial, point, deterministic=True, cn=cn if template_cn else None))
+        ref = attestation.issue_certificate("dac", cn, dac_key.public_key(), pai_key, pai, vid=0xFFF1, pid=0x8000,
+                                            valid_from=START, lifetime_days=3650, serial=serial)
+        assert ours.tbs_certificate_bytes == ref.tbs_certificate_bytes
+        pai.public_key().verify(ours.signature, ours.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))

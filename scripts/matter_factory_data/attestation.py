@@ -525,25 +525,29 @@ class DacTemplate:
         self.pai_key = pai_key
         self._issuer = pai.subject.raw
         self._validity = _der(0x30, _der_time(not_before) + _der_time(not_after))
-        rdns = [(_OID_CN, cn), (_OID_VID, f"{vid:04X}"), (_OID_PID, f"{pid:04X}")]
-        self._subject = _der(0x30, b"".join(
-            _der(0x31, _der(0x30, oid + _der(0x0C, value.encode("utf-8")))) for oid, value in rdns))
+        self._ids = b"".join(_der(0x31, _der(0x30, oid + _der(0x0C, value.encode("utf-8"))))
+                             for oid, value in ((_OID_VID, f"{vid:04X}"), (_OID_PID, f"{pid:04X}")))
+        self._subject = self._subject_with(cn)
         self._akid = _der(0x30, bytes.fromhex("0603551d23") + _der(0x04, _der(0x30, _der(0x80, pai.skid))))
 
-    def tbs(self, serial: int, public_point: bytes) -> bytes:
+    def _subject_with(self, cn: str) -> bytes:
+        return _der(0x30, _der(0x31, _der(0x30, _OID_CN + _der(0x0C, cn.encode("utf-8")))) + self._ids)
+
+    def tbs(self, serial: int, public_point: bytes, cn: str | None = None) -> bytes:
+        """The TBSCertificate; ``cn`` replaces the template's common name for this one certificate."""
         import hashlib
 
         spki = _der(0x30, _SPKI_ALG + _der(0x03, b"\x00" + public_point))
         skid = _der(0x30, bytes.fromhex("0603551d0e") + _der(0x04, _der(0x04, hashlib.sha1(public_point).digest())))
         exts = _der(0xA3, _der(0x30, _EXT_BC_KU + skid + self._akid))
         return _der(0x30, bytes.fromhex("a003020102") + _der_int(serial) + _ALG_ECDSA_SHA256 + self._issuer
-                    + self._validity + self._subject + spki + exts)
+                    + self._validity + (self._subject if cn is None else self._subject_with(cn)) + spki + exts)
 
-    def issue(self, serial: int, public_point: bytes, deterministic: bool = False) -> bytes:
+    def issue(self, serial: int, public_point: bytes, deterministic: bool = False, cn: str | None = None) -> bytes:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec
 
-        tbs = self.tbs(serial, public_point)
+        tbs = self.tbs(serial, public_point, cn)
         sig = self.pai_key.sign(tbs, ec.ECDSA(hashes.SHA256(), deterministic_signing=deterministic))
         return _der(0x30, tbs + _ALG_ECDSA_SHA256 + _der(0x03, b"\x00" + sig))
 
