@@ -131,6 +131,10 @@ def inspect_file(path: str, offset: int | None = None, fmt: str | None = None, a
     from .formats import esp32, nxp
 
     data = read_bytes(path, "FILE")
+    from .formats import esp_secure_cert
+
+    if fmt == "esp_secure_cert" or (fmt is None and esp_secure_cert.looks_like(data[offset or 0:])):
+        return inspect_esp_secure_cert(data[offset or 0:], path)
     if fmt == "esp32" or (fmt is None and (keys_path or esp32.looks_like(data[offset or 0:]))):
         keys_partition = read_bytes(keys_path, "--keys") if keys_path else None
         return inspect_esp32(data[offset or 0:], path, keys_partition)
@@ -347,4 +351,52 @@ def inspect_esp32(data: bytes, path: str, keys_partition: bytes | None = None) -
     except (FactoryDataError, ValueError) as e:
         err(str(e))
     ins.notes.append("the passcode is not stored in ESP32 factory data, so the verifier is checked for form only")
+    return ins
+
+
+def inspect_esp_secure_cert(data: bytes, path: str) -> Inspection:
+    """Read an esp_secure_cert partition: list its TLV records, check the DAC against the PAI and the DAC key,
+    and the commissionable data's form when present."""
+    from . import attestation, spake2p
+    from .der import ec_private_scalar
+    from .formats import esp_secure_cert as sc
+
+    ins = Inspection(path=path, kind="bin", fmt="esp_secure_cert")
+    ins.image_length = len(data)
+    err = ins.errors.append
+    try:
+        records = sc.read(data, path)
+        values = sc.decode(records, path)
+    except FactoryDataError as e:
+        err(str(e))
+        return ins
+    ins.notes.append("records: " + ", ".join(f"{t}/{s} ({len(d)} bytes)" for t, s, _, d in records))
+    ins.doc = {k: ("hex:" + v.hex() if isinstance(v, bytes) else v) for k, v in values.items()
+               if k not in ("dac-key", "random1", "random2")}
+    try:
+        for required in ("dac-cert", "pai-cert", "dac-key"):
+            if required not in values:
+                err(f"{required}: missing (the secure-cert DAC provider needs it)")
+        if not ins.errors:
+            dac = attestation.load_cert(values["dac-cert"], "dac-cert")
+            pai = attestation.load_cert(values["pai-cert"], "pai-cert")
+            scalar = ec_private_scalar(values["dac-key"], "dac-key")
+            if scalar is None:
+                err("dac-key: not an unencrypted P-256 key in SEC1 or PKCS#8 DER")
+            vid, pid = attestation.matter_ids(dac, lenient=True)
+            result = attestation.check_chain(dac, pai, None, scalar, vid, pid)
+            ins.errors += result.errors
+            ins.warnings += result.deviations + result.notes
+        if "salt" in values:
+            spake2p.check_salt(values["salt"], "salt")
+        if "iteration-count" in values:
+            spake2p.check_iterations(values["iteration-count"], "iteration-count")
+        if "verifier" in values:
+            spake2p.check_verifier_format(values["verifier"], "verifier")
+        if isinstance(values.get("discriminator"), int) and values["discriminator"] > 0xFFF:
+            err(f"discriminator: {values['discriminator']} does not fit 12 bits")
+        if "rd-id-uid" in values and len(values["rd-id-uid"]) < 16:
+            err(f"rd-id-uid: {len(values['rd-id-uid'])} bytes, at least 16 are needed")
+    except (FactoryDataError, ValueError) as e:
+        err(str(e))
     return ins

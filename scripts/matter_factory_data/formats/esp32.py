@@ -26,12 +26,11 @@ TYPES = {0x01: "u8", 0x11: "i8", 0x02: "u16", 0x12: "i16", 0x04: "u32", 0x14: "i
 def chip_factory_entries(v: dict) -> list[tuple[str, str, object]]:
     """(key, encoding, value) in esp-matter-mfg-tool's write order; ``v`` holds the device's values
     (salt and verifier as bytes, DAC key as the raw scalar, certificates as DER)."""
-    out: list[tuple[str, str, object]] = [
-        ("discriminator", "u32", v["discriminator"]),
-        ("iteration-count", "u32", v["iteration_count"]),
-        ("salt", "string", base64.b64encode(v["salt"]).decode()),
-        ("vendor-id", "u32", v["vendor_id"]),
-    ]
+    out: list[tuple[str, str, object]] = []
+    if v.get("discriminator") is not None:  # absent when the commissionable data is in esp_secure_cert
+        out += [("discriminator", "u32", v["discriminator"]), ("iteration-count", "u32", v["iteration_count"]),
+                ("salt", "string", base64.b64encode(v["salt"]).decode())]
+    out.append(("vendor-id", "u32", v["vendor_id"]))
     if v.get("vendor_name"):
         out.append(("vendor-name", "string", v["vendor_name"]))
     out.append(("product-id", "u32", v["product_id"]))
