@@ -378,3 +378,14 @@ def test_dac_template_writes_the_builders_bytes(cn, template_cn):
                                             valid_from=START, lifetime_days=3650, serial=serial)
         assert ours.tbs_certificate_bytes == ref.tbs_certificate_bytes
         pai.public_key().verify(ours.signature, ours.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
+
+
+@pytest.mark.parametrize("scalar", [1, 12345, 2**255 + 17, 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632550])
+def test_key_encodings_from_a_scalar_match_cryptography(scalar):
+    from cryptography.hazmat.primitives import serialization as s
+
+    key = ec.derive_private_key(scalar, ec.SECP256R1())
+    assert attestation.key_der_from_scalar(scalar) == key.private_bytes(
+        s.Encoding.DER, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption())
+    assert attestation.pkcs8_der_from_scalar(scalar) == key.private_bytes(
+        s.Encoding.DER, s.PrivateFormat.PKCS8, s.NoEncryption())

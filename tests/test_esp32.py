@@ -280,3 +280,239 @@ def test_paa_mode_generates_a_pai_and_keeps_no_pai_key(tmp_path):
         assert ins.ok, ins.errors
         dac = attestation.load_cert(open(os.path.join(d, "internal", "DAC_cert.der"), "rb").read(), "dac")
         assert attestation.check_chain(dac, pai, paa).errors == []
+
+
+# ---------------------------------------------------------------- esp_secure_cert
+
+
+SECURE = ["--dac-in-secure-cert", "--commissionable-data-in-secure-cert", "--rd-id-uid-in-secure-cert"]
+
+
+def _secure_bin(d):
+    (p,) = glob.glob(os.path.join(d, "*_esp_secure_cert.bin"))
+    return open(p, "rb").read()
+
+
+@pytest.mark.parametrize("flags", [SECURE, ["--dac-in-secure-cert"],
+                                   ["--dac-in-secure-cert", "-ds", "--efuse-key-id", "2", "--target", "esp32h2"]])
+def test_secure_cert_matches_esp_matter_mfg_tool(tmp_path, cd_der, flags):
+    from matter_factory_data.formats import esp_secure_cert as sc
+
+    ref, ours = tmp_path / "ref", tmp_path / "ours"
+    for d in (ref, ours):
+        d.mkdir()
+        shutil.copy(cd_der, d / "cd.der")
+    run_esp(str(ref), *FIXED, *flags)
+    _ours(ours, *FIXED, *flags)
+    rd, od = _device_dir(ref), _device_dir(ours)
+    ref_bin, our_bin = _secure_bin(rd), _secure_bin(od)
+    ref_records, our_records = sc.read(ref_bin), sc.read(our_bin)
+    # every record but the two random ones (201/128, 201/129) is byte-identical
+    assert [r for r in our_records if r[1] < 128] == [r for r in ref_records if r[1] < 128]
+    assert [(t, s, len(d)) for t, s, _, d in our_records] == [(t, s, len(d)) for t, s, _, d in ref_records]
+    # and with the reference's random values the whole file is
+    values = sc.decode(ref_records)
+    dac = open(os.path.join(TEST, "Chip-Test-DAC-FFF1-8000-0000-Cert.der"), "rb").read()
+    pai = open(os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Cert.der"), "rb").read()
+    key = open(os.path.join(TEST, "Chip-Test-DAC-FFF1-8000-0000-Key.der"), "rb").read()
+    commissionable = None
+    if "--commissionable-data-in-secure-cert" in flags:
+        assert values["discriminator"] == 3840 and values["iteration-count"] == 1000
+        assert values["verifier"] == base64.b64decode(V1000) and values["rd-id-uid"].hex() == FIXED[FIXED.index("--rd-id-uid") + 1]
+        commissionable = dict(discriminator=3840, verifier=base64.b64decode(V1000),
+                              salt=base64.b64decode("U1BBS0UyUCBLZXkgU2FsdA=="), iteration_count=1000,
+                              rd_uid=values["rd-id-uid"], random1=values["random1"], random2=values["random2"])
+    efuse = 2 if "-ds" in flags else None
+    assert sc.partition(dac, pai, key, efuse_key_id=efuse, commissionable=commissionable) == ref_bin
+    r = run_script("inspect", glob.glob(os.path.join(rd, "*_esp_secure_cert.bin"))[0])  # we read theirs
+    assert r.code == 0 and "result: OK" in r.stdout, r.stdout
+    # the NVS partition leaves out what moved, byte-identical with the reference's
+    assert open(glob.glob(os.path.join(od, "*-partition.bin"))[0], "rb").read() == \
+        open(glob.glob(os.path.join(rd, "*-partition.bin"))[0], "rb").read()
+    cf = esp32.read(open(glob.glob(os.path.join(od, "*-partition.bin"))[0], "rb").read())["chip-factory"]
+    assert "dac-cert" not in cf and "pai-cert" not in cf
+    assert ("discriminator" in cf) == ("--commissionable-data-in-secure-cert" not in flags)
+    (rs,) = glob.glob(str(ref / "out" / "fff1_8000" / "summary-*.csv"))
+    (os_,) = glob.glob(str(ours / "out" / "fff1_8000" / "summary-*.csv"))
+    assert _strip_uuid(open(os_, newline="").read(), od) == _strip_uuid(open(rs, newline="").read(), rd)
+    for name in ("config.csv", "master.csv"):
+        a = open(ours / "out" / "fff1_8000" / "staging" / name, newline="").read()
+        b = open(ref / "out" / "fff1_8000" / "staging" / name, newline="").read()
+        assert _strip_uuid(a, od) == _strip_uuid(b, rd), name
+    assert not (ours / "esp_secure_cert_data").exists()
+
+
+def test_secure_cert_batch_values_match_the_summary(tmp_path):
+    from matter_factory_data import spake2p
+    from matter_factory_data.der import ec_private_scalar
+    from matter_factory_data.formats import esp_secure_cert as sc
+
+    _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "-n", "3", "--iteration-count", "1000", *SECURE)
+    root = tmp_path / "out" / "fff1_8000"
+    (summary,) = glob.glob(str(root / "summary-*.csv"))
+    with open(summary, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        by_qr = {row[header.index("qrcode")]: row for row in reader}
+    assert header[-4:] == ["discriminator", "iteration-count", "salt", "rd-id-uid"] and len(by_qr) == 3
+    pai_der = open(os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Cert.der"), "rb").read()
+    pai = attestation.load_cert(pai_der, "pai")
+    devices = [p for p in glob.glob(str(root / "*")) if os.path.isdir(p) and not p.endswith("staging")]
+    assert len(devices) == 3
+    for dev in devices:
+        u = os.path.basename(dev)
+        codes = next(csv.DictReader(open(os.path.join(dev, f"{u}-onb_codes.csv"), newline="")))
+        row = by_qr[codes["qrcode"]]
+        v = sc.decode(sc.read(_secure_bin(dev)))
+        assert v["discriminator"] == int(row[-4]) == int(codes["discriminator"])
+        assert v["iteration-count"] == 1000 == int(row[-3])
+        assert base64.b64encode(v["salt"]).decode() == row[-2] and v["rd-id-uid"].hex() == row[-1]
+        assert spake2p.verifier_matches(v["verifier"], int(codes["passcode"]), v["salt"], 1000)
+        dac = attestation.load_cert(v["dac-cert"], "dac")
+        assert attestation.check_chain(dac, pai, None, ec_private_scalar(v["dac-key"], "key"), 0xFFF1, 0x8000).errors == []
+        assert v["pai-cert"] == pai_der and dac.subject.get("2.5.4.3") == [u]
+        cf = esp32.read(open(os.path.join(dev, f"{u}-partition.bin"), "rb").read())["chip-factory"]
+        assert not {"discriminator", "salt", "verifier", "rd-id-uid", "dac-key", "dac-cert"} & set(cf)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--commissionable-data-in-secure-cert"], "need all three"),
+    (["--dac-in-secure-cert", "--rd-id-uid-in-secure-cert"], "need all three"),
+    (["--dac-in-secure-cert", "-ds", "--target", "esp32h2"], "--efuse-key-id"),
+    (["--dac-in-secure-cert", "-ds", "--efuse-key-id", "1"], "no ECDSA DS peripheral"),
+    (["--dac-in-secure-cert", "-ds", "--efuse-key-id", "1", "--target", "esp32h2", "--port", "/dev/ttyUSB0"],
+     "does not burn eFuses"),
+    (["-ds", "--efuse-key-id", "1", "--target", "esp32h2"], "add --dac-in-secure-cert"),
+])
+def test_secure_cert_option_rules(tmp_path, args, message):
+    r = _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, *args, check=False)
+    assert r.returncode in (1, 2) and message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not glob.glob(str(tmp_path / "out" / "*" / "*-*-*"))
+
+
+def test_secure_cert_reader_rejects_corruption():
+    from matter_factory_data.errors import InvalidInput
+    from matter_factory_data.formats import esp_secure_cert as sc
+
+    data = bytearray(sc.partition(b"\x30\x03abc", b"\x30\x01x", b"\x30\x02kk"))
+    assert [(t, s, d) for t, s, _, d in sc.read(bytes(data))] == [(1, 0, b"\x30\x03abc"), (0, 0, b"\x30\x01x"),
+                                                                    (2, 0, b"\x30\x02kk")]
+    assert len(data) == 3 * 32 and sc.read(bytes(data) + b"\xff" * 64) == sc.read(bytes(data))
+    data[14] ^= 1
+    with pytest.raises(InvalidInput, match="CRC mismatch"):
+        sc.read(bytes(data))
+    whole = sc.partition(b"a", b"b", b"c")
+    with pytest.raises(InvalidInput, match="runs past the end"):
+        sc.read(whole[:50])
+    with pytest.raises(InvalidInput, match="truncated"):
+        sc.read(whole[:40])
+    with pytest.raises(InvalidInput, match="no TLV magic"):
+        sc.read(b"\x00" * 32)
+
+
+# ---------------------------------------------------------------- parallel, resumable runs of the drop-in
+
+
+def _run_state(root):
+    devices = sorted(os.path.basename(p) for p in glob.glob(str(root / "*")) if os.path.isdir(p)
+                     and not p.endswith("staging"))
+    summaries = glob.glob(str(root / "summary-*.csv"))
+    return devices, summaries
+
+
+@pytest.mark.parametrize("kill_at", [0, 40, 160])
+def test_drop_in_killed_and_run_again_finishes_the_run(tmp_path, kill_at):
+    """SIGKILL once the run has started (state written) and after about 40 and 160 devices of 300."""
+    import signal
+    import sys
+    import time
+
+    args = ["-v", "0xFFF1", "-p", "0x8000", *PAI, "-n", "300", "--iteration-count", "1000", "--jobs", "2",
+            "--enable-rotating-device-id", "--outdir", "out"]
+    proc = subprocess.Popen([sys.executable, "-m", "matter_factory_data", "esp32", *args], cwd=tmp_path, env=_env(),
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root = tmp_path / "out" / "fff1_8000"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (root / ".matter-factory-data-esp32.json").exists() and len(_run_state(root)[0]) >= kill_at:
+            break
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(_run_state(root)[0]) < 300, "the run finished before it could be killed"
+    root = tmp_path / "out" / "fff1_8000"
+    for d in _run_state(root)[0]:  # whatever was renamed into place is complete
+        assert len(os.listdir(root / d)) == 4 and len(os.listdir(root / d / "internal")) == 8
+    r = subprocess.run([sys.executable, "-m", "matter_factory_data", "esp32", *args], cwd=tmp_path, env=_env(),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    devices, summaries = _run_state(root)
+    assert len(devices) == 300 and len(summaries) == 1
+    rows = list(csv.DictReader(open(summaries[0], newline="")))
+    assert len(rows) == 300
+    # each summary row is one device directory, and nothing repeats
+    by_qr = {r["qrcode"]: r for r in rows}
+    for d in devices:
+        codes = next(csv.DictReader(open(root / d / f"{d}-onb_codes.csv", newline="")))
+        row = by_qr.pop(codes["qrcode"])
+        assert row["dac-cert"].endswith(os.path.join(d, "internal", "DAC_cert.der"))
+        cf = esp32.read((root / d / f"{d}-partition.bin").read_bytes())["chip-factory"]
+        assert cf["serial-num"] == row["serial-num"] and cf["discriminator"] == int(row["discriminator"])
+    assert by_qr == {}
+    for column in ("discriminator", "pincode", "serial-num", "salt", "rd-id-uid"):
+        assert len({r[column] for r in rows}) == 300, column
+    dac_serials = {attestation.load_cert((root / d / "internal" / "DAC_cert.der").read_bytes(), "d").serial
+                   for d in devices}
+    assert len(dac_serials) == 300
+    assert not [p for p in os.listdir(root) if p.startswith(".")]  # no state, journal or staging left
+
+
+def test_drop_in_second_run_adds_a_run_and_other_options_are_refused_while_one_is_unfinished(tmp_path):
+    base = ["-v", "0xFFF1", "-p", "0x8000", *PAI, "--iteration-count", "1000"]
+    _ours(tmp_path, *base, "-n", "2")
+    _ours(tmp_path, *base, "-n", "3")  # as esp-matter-mfg-tool: a finished run is followed by a new one
+    devices, _ = _run_state(tmp_path / "out" / "fff1_8000")
+    assert len(devices) == 5
+    # an unfinished run (its state left behind) is only finished by the same command
+    root = tmp_path / "out" / "fff1_8000"
+    state = {"fingerprint": "0" * 64, "key": "00" * 32, "started": "2026-01-01T00:00:00",
+             "started_utc": "2026-01-01T00:00:00+00:00"}
+    import json
+
+    (root / ".matter-factory-data-esp32.json").write_text(json.dumps(state))
+    r = _ours(tmp_path, *base, "-n", "2", check=False)
+    assert r.returncode == 1 and "unfinished run with other options" in r.stderr and "Traceback" not in r.stderr
+    assert len(_run_state(root)[0]) == 5
+
+
+def test_inspect_reads_secure_cert_files(tmp_path):
+    from matter_factory_data.formats import esp_secure_cert as sc
+
+    _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "--iteration-count", "1000", *SECURE)
+    dev = _device_dir(tmp_path)
+    path = glob.glob(os.path.join(dev, "*_esp_secure_cert.bin"))[0]
+    r = run_script("inspect", path)
+    assert r.code == 0, r.stdout + r.stderr
+    assert "result: OK" in r.stdout and "201/1 (97 bytes)" in r.stdout
+    # a DAC key that is not the DAC's is caught
+    data = open(path, "rb").read()
+    records = sc.decode(sc.read(data))
+    other = attestation.key_der_from_scalar(12345)
+    (tmp_path / "bad.bin").write_bytes(sc.partition(records["dac-cert"], records["pai-cert"], other))
+    r = run_script("inspect", str(tmp_path / "bad.bin"))
+    assert r.code != 0 and "result: OK" not in r.stdout
+
+
+def test_pem_writer_matches_cryptography():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization as s
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from matter_factory_data.esp32_tool import _pem
+
+    der = open(os.path.join(TEST, "Chip-Test-DAC-FFF1-8000-0000-Cert.der"), "rb").read()
+    assert _pem("CERTIFICATE", der) == x509.load_der_x509_certificate(der).public_bytes(s.Encoding.PEM)
+    key = ec.derive_private_key(987654321, ec.SECP256R1())
+    assert _pem("PRIVATE KEY", attestation.pkcs8_der_from_scalar(987654321)) == key.private_bytes(
+        s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption())

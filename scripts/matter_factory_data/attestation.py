@@ -552,6 +552,15 @@ class DacTemplate:
         return _der(0x30, tbs + _ALG_ECDSA_SHA256 + _der(0x03, b"\x00" + sig))
 
 
+def pkcs8_der_from_scalar(scalar: int, point: bytes | None = None) -> bytes:
+    """Unencrypted PKCS#8 DER of a P-256 key as OpenSSL writes it (the inner ECPrivateKey without parameters,
+    with the public key), without building a key object."""
+    if point is None:
+        point = public_point(scalar)
+    return (bytes.fromhex("308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420")
+            + scalar.to_bytes(32, "big") + bytes.fromhex("a144034200") + point)
+
+
 def key_der_from_scalar(scalar: int, point: bytes | None = None) -> bytes:
     """SEC1 ECPrivateKey DER of a P-256 key (what ``key_der`` writes), without building a key object."""
     if point is None:

@@ -17,6 +17,7 @@ import datetime
 import io
 import os
 import secrets
+import shutil
 import struct
 import uuid
 import zlib
@@ -38,15 +39,6 @@ def _csv_text(rows: list[list[str]], crlf: bool) -> bytes:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\r\n" if crlf else "\n").writerows(rows)
     return buf.getvalue().encode()
-
-
-def _write(path: str, data: bytes, secret: bool = False) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
 
 
 def manual_code_text(code: str) -> str:
@@ -146,7 +138,138 @@ def _user_csv(args) -> tuple[list[tuple[str, str, str]], list[dict]]:
     return schema, values
 
 
+STATE = ".matter-factory-data-esp32.json"
+JOURNAL = ".matter-factory-data-esp32.rows"
+DEVICE_STAGING = ".staging"
+DS_TARGETS = ("esp32h2", "esp32p4", "esp32c5", "esp32c61", "esp32s31")
+
+
 def run(args, report) -> str:
+    """Produce the devices (or finish an interrupted run of the same command) and return the summary path."""
+    import hashlib
+    import json
+
+    from . import batch
+
+    ctx, identity = _plan(args, report)
+    out_root = ctx["out_root"]
+    os.makedirs(out_root, exist_ok=True)
+    state_path = os.path.join(out_root, STATE)
+    journal_path = os.path.join(out_root, JOURNAL)
+    fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    state = _read_json(state_path)
+    if state is not None and state.get("fingerprint") != fingerprint:
+        raise OperationFailed(f"{out_root} holds an unfinished run with other options: run that command again to "
+                              f"finish it, or delete {state_path} to abandon it")
+    if state is None:
+        state = {"fingerprint": fingerprint, "key": secrets.token_bytes(32).hex(),
+                 "started": datetime.datetime.now().isoformat(),
+                 "started_utc": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()}
+        if os.path.exists(journal_path):
+            os.remove(journal_path)
+    else:
+        report.info(f"finishing the interrupted run in {out_root}")
+    key = bytes.fromhex(state["key"])
+    keyed = batch.Keyed(key)
+    count = ctx["count"]
+    # the CA that signs the DACs: a PAI generated once per run (--paa) is kept in the state until the run ends
+    if ctx["mode"] == "paa":
+        if "pai_der" not in state:
+            state["pai_der"] = _generate_pai(ctx, keyed).hex()
+        ctx["pai_der"] = bytes.fromhex(state["pai_der"])
+        ctx["ca_scalar"] = _pai_scalar(keyed)
+    from .fileio import write_atomic
+
+    write_atomic(state_path, (json.dumps(state, indent=1) + "\n").encode(), secret=True)
+    ctx["key"] = key
+    ctx["valid_from"] = parse_valid_from(args.valid_from) if args.valid_from else \
+        datetime.datetime.fromisoformat(state["started_utc"])
+    if ctx["mode"] is not None:
+        _check_signing_window(ctx)
+
+    staging = os.path.join(out_root, "staging")
+    os.makedirs(staging, exist_ok=True)
+    if ctx["pai_der"] is not None:
+        write_atomic(os.path.join(staging, "pai_cert.der"), ctx["pai_der"])
+    if not os.path.exists(journal_path):
+        fd = os.open(journal_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    done = _journal_rows(journal_path)
+    device_staging = os.path.join(out_root, DEVICE_STAGING)
+    if os.path.isdir(device_staging):
+        shutil.rmtree(device_staging)
+    os.mkdir(device_staging, 0o700)
+    for i in range(done, count):  # devices written but not yet recorded are made again, identically
+        leftover = os.path.join(out_root, device_uuid(keyed, i, ctx))
+        if os.path.lexists(leftover):
+            shutil.rmtree(leftover)
+
+    jobs = max(1, getattr(args, "jobs", None) or os.cpu_count() or 1)
+    chunk = max(1, min(16, (count - done) // (jobs * 8) or 1))
+    progress = batch.Progress(count, done, args.log_level == "error")
+    pending: list[str] = []
+    journal = open(journal_path, "a", encoding="utf-8")
+
+    def flush() -> None:
+        if pending:
+            batch.sync_filesystem(out_root)  # device files are durable before the journal names them
+            journal.write("".join(pending))
+            journal.flush()
+            os.fsync(journal.fileno())
+            pending.clear()
+
+    def consume(lines: list[str]) -> None:
+        pending.extend(lines)
+        progress.update(len(lines))
+        if len(pending) >= batch.SYNC_GROUP:
+            flush()
+
+    def chunks():
+        for lo in range(done, count, chunk):
+            yield list(range(lo, min(count, lo + chunk)))
+
+    try:
+        batch.run_ordered(_worker_init, ctx, _run_chunk, chunks(), jobs, consume, close=_worker_close)
+        flush()
+    finally:
+        journal.close()
+        progress.close()
+    summary = _write_reports(args, ctx, journal_path, state)
+    shutil.rmtree(device_staging, ignore_errors=True)
+    os.remove(state_path)  # the run is complete: its key is no longer needed
+    os.remove(journal_path)
+    batch.sync_filesystem(out_root)
+    return summary
+
+
+def _read_json(path: str) -> dict | None:
+    import json
+
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise OperationFailed(f"cannot read {path}: {e}") from None
+
+
+def _journal_rows(path: str) -> int:
+    """Devices already recorded; a torn last line (power loss mid-append) is cut off."""
+    with open(path, "rb+") as f:
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        if keep != len(data):
+            f.truncate(keep)
+            os.fsync(f.fileno())
+    return data[:keep].count(b"\n")
+
+
+def _plan(args, report) -> tuple[dict, dict]:
+    """Every check of the command line and its inputs, before anything is written; returns the context the
+    workers need and what identifies this run (for resuming it)."""
+    import hashlib
+
     vid, pid = args.vendor_id, args.product_id
     for option, value in (("--vendor-id", vid), ("--product-id", pid)):
         if not 0 <= value <= 0xFFFF:
@@ -163,10 +286,31 @@ def run(args, report) -> str:
         raise InvalidInput("-n", "must be at least 1")
     if args.size % 4096:
         raise InvalidInput("--size", f"0x{args.size:x} is not a multiple of 4096")
-    if args.dac_in_secure_cert or args.commissionable_data_in_secure_cert or args.rd_id_uid_in_secure_cert \
-            or args.ds_peripheral:
-        raise OperationFailed("esp_secure_cert partitions are not produced by this version; leave out the "
-                              "--*-in-secure-cert and --ds-peripheral options")
+    secure = not args.no_secure_cert_bin and (args.dac_in_secure_cert or args.commissionable_data_in_secure_cert
+                                              or args.rd_id_uid_in_secure_cert)
+    if not args.no_secure_cert_bin and (args.commissionable_data_in_secure_cert or args.rd_id_uid_in_secure_cert) \
+            and not (args.dac_in_secure_cert and args.commissionable_data_in_secure_cert
+                     and args.rd_id_uid_in_secure_cert):
+        raise InvalidInput("--commissionable-data-in-secure-cert/--rd-id-uid-in-secure-cert",
+                           "need all three: --dac-in-secure-cert --commissionable-data-in-secure-cert "
+                           "--rd-id-uid-in-secure-cert")
+    if secure and not (args.paa or args.pai):
+        raise InvalidInput("--dac-in-secure-cert", "needs attestation data: --pai or --paa with -c/-k")
+    if secure and args.commissionable_data_in_secure_cert and args.enable_dynamic_passcode:
+        raise InvalidInput("--commissionable-data-in-secure-cert", "needs a verifier (not --enable-dynamic-passcode)")
+    efuse_key_id = None
+    if args.ds_peripheral:
+        if not secure:
+            raise InvalidInput("-ds", "the DS peripheral key lives in esp_secure_cert: add --dac-in-secure-cert")
+        if not 0 <= args.efuse_key_id <= 5:
+            raise InvalidInput("--efuse-key-id", "give the eFuse key block for the DS peripheral, 0..5")
+        if args.target not in DS_TARGETS:
+            raise InvalidInput("--target", f"{args.target!r} has no ECDSA DS peripheral (use one of "
+                                           f"{', '.join(DS_TARGETS)})")
+        if args.port:
+            raise OperationFailed("--port: this tool does not burn eFuses; leave out --port and burn the DAC key "
+                                  "with espefuse.py burn_key BLOCK_KEY<id> internal/DAC_key.pem ECDSA_KEY")
+        efuse_key_id = args.efuse_key_id
     spake2p.check_iterations(args.iteration_count, "--iteration-count")
     if args.passcode is not None:
         spake2p.check_passcode(args.passcode, "--passcode")
@@ -203,11 +347,35 @@ def run(args, report) -> str:
                                ("--product-label", args.product_label, 64), ("--product-url", args.product_url, 256)):
         if value is not None and not 1 <= len(value.encode()) <= limit:
             raise InvalidInput(name, f"must be 1..{limit} bytes")
+    if args.valid_from:
+        parse_valid_from(args.valid_from)
+    # user --csv values: decoded here so a bad row stops the run before anything is written
+    decoded_rows = []
+    for i, row in enumerate(mrows, start=2):
+        values = {}
+        for ns, key, enc in schema:
+            raw = row.get(key, "")
+            try:
+                if enc == "binary:file":
+                    values[(ns, key)] = (read_bytes(raw, f"--mcsv {key}"), "binary")
+                elif enc in ("u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64"):
+                    values[(ns, key)] = (int(raw, 0), enc)
+                elif enc == "hex2bin":
+                    values[(ns, key)] = (bytes.fromhex(raw), "binary")
+                elif enc == "base64":
+                    values[(ns, key)] = (base64.b64decode(raw, validate=True), "binary")
+                else:
+                    values[(ns, key)] = (raw, enc)
+            except (ValueError, base64.binascii.Error):
+                raise InvalidInput(f"{args.mcsv}:{i}: {key}", f"{raw!r} is not valid {enc}") from None
+        decoded_rows.append(values)
 
     # attestation
-    ca_cert = ca_key = pai_der = None
+    mode = "paa" if args.paa else "pai" if args.pai else None
+    ca_scalar = pai_der = ca_der = None
     password = args.pwd.encode() if args.pwd else None
-    if args.paa or args.pai:
+    fixed_dac = None
+    if mode is not None:
         from . import keys, provisioning
 
         supplied_dac = bool(args.dac_cert or args.dac_key)
@@ -215,29 +383,26 @@ def run(args, report) -> str:
             raise InvalidInput("-c/-k", "--paa/--pai need the CA certificate (-c) and key (-k)")
         if args.key:
             ca_cert, ca_key = provisioning.load_ca(args.cert, args.key, "ca", password)
+            ca_scalar = ca_key.private_numbers().private_value
+            ca_der = attestation.der(ca_cert)
         else:
-            from cryptography import x509
-
-            ca_cert = x509.load_der_x509_certificate(keys.load_certificate_der(args.cert, "-c"))
-        valid_from = parse_valid_from(args.valid_from) if args.valid_from else \
-            datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-        if args.paa:
-            pai_key = attestation.generate_p256_key()
-            ca_cert = attestation.issue_certificate("pai", f"{args.cn_prefix} PAI 00", pai_key.public_key(), ca_key,
-                                                    ca_cert, vid=vid, pid=pid, valid_from=valid_from,
-                                                    lifetime_days=args.lifetime + 1)
-            ca_key = pai_key
-        pai_der = attestation.der(ca_cert)
-        pai = attestation.load_cert(pai_der, "PAI")
-        errors, _ = attestation.profile_findings(pai, "pai")
-        if errors:
-            raise InvalidInput("-c", errors[0])
-        pai_vid, pai_pid = attestation.matter_ids(pai, lenient=True)
-        if pai_vid != vid or (pai_pid is not None and pai_pid != pid):
-            raise InvalidInput("-v/-p", f"0x{vid:04X}/0x{pid:04X} differ from the PAI's vendor/product ID")
-        fixed_dac = None
+            ca_der = keys.load_certificate_der(args.cert, "-c")
+        if mode == "pai":
+            pai_der = ca_der
+            pai = attestation.load_cert(pai_der, "PAI")
+            errors, _ = attestation.profile_findings(pai, "pai")
+            if errors:
+                raise InvalidInput("-c", errors[0])
+            pai_vid, pai_pid = attestation.matter_ids(pai, lenient=True)
+            if pai_vid != vid or (pai_pid is not None and pai_pid != pid):
+                raise InvalidInput("-v/-p", f"0x{vid:04X}/0x{pid:04X} differ from the PAI's vendor/product ID")
+        else:
+            paa = attestation.load_cert(ca_der, "PAA")
+            errors, _ = attestation.profile_findings(paa, "paa")
+            if errors:
+                raise InvalidInput("-c", errors[0])
         if args.dac_cert or args.dac_key:
-            if not (args.dac_cert and args.dac_key) or not args.pai:
+            if not (args.dac_cert and args.dac_key) or mode != "pai":
                 raise InvalidInput("--dac-cert/--dac-key", "give both, with --pai -c <PAI>")
             dac_der = keys.load_certificate_der(args.dac_cert, "--dac-cert")
             scalar = keys.load_dac_scalar(args.dac_key, "--dac-key", password)
@@ -247,175 +412,375 @@ def run(args, report) -> str:
     elif args.dac_cert or args.dac_key:
         raise InvalidInput("--dac-cert/--dac-key", "need --pai -c <PAI>")
     cd_der = read_bytes(args.cert_dclrn, "--cert-dclrn") if args.cert_dclrn else None
-
-    # per-device values (secrets; unique discriminators up to 4096 devices, unique passcodes)
-    rng = secrets.SystemRandom()
-    if args.discriminator is not None:
-        discs = [args.discriminator]
-    elif count <= 4096:
-        discs = rng.sample(range(4096), count)
-    else:
-        base = rng.sample(range(4096), 4096)
-        discs = [base[i % 4096] for i in range(count)]
-    passcodes, seen = [], set()
-    while len(passcodes) < count:
-        p = args.passcode if args.passcode is not None else spake2p.random_passcode()
-        if p in seen and args.passcode is None:
-            continue
-        seen.add(p)
-        passcodes.append(p)
+    nvs_key = _nvs_key(args) if args.encrypt and args.nvs_key else None
 
     out_root = os.path.join(args.outdir, f"{vid:x}_{pid:x}")
+    ctx = dict(
+        args=args, count=count, schema=schema, mrows=decoded_rows, extra_nvs=extra_nvs, rd_uid_fixed=rd_uid_fixed,
+        mode=mode, ca_scalar=ca_scalar, ca_der=ca_der, pai_der=pai_der, fixed_dac=fixed_dac, cd_der=cd_der,
+        nvs_key=nvs_key, out_root=out_root, secure=secure, efuse_key_id=efuse_key_id,
+        secure_commissionable=secure and args.commissionable_data_in_secure_cert,
+    )
+    # what makes a run the same run: the options (not where it writes or how loudly) and the input files
+    identity = {k: v for k, v in vars(args).items() if k not in ("outdir", "log_level", "jobs", "pwd")}
+    for option in ("cert", "key", "dac_cert", "dac_key", "cert_dclrn", "csv", "mcsv", "nvs_key"):
+        path = getattr(args, option, None)
+        if path:
+            identity[f"{option}_sha256"] = hashlib.sha256(read_bytes(path, option)).hexdigest()
+    identity["count"] = count
+    return ctx, identity
+
+
+def _pai_scalar(keyed) -> int:
+    from .batch import P256_ORDER
+
+    return int.from_bytes(keyed.derive("pai_key", 0, 40), "big") % (P256_ORDER - 1) + 1
+
+
+def _generate_pai(ctx: dict, keyed) -> bytes:
+    """--paa: the run's PAI, "<cn prefix> PAI 00", signed by the PAA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    args = ctx["args"]
+    paa_key = ec.derive_private_key(ctx["ca_scalar"], ec.SECP256R1())
+    pai_key = ec.derive_private_key(_pai_scalar(keyed), ec.SECP256R1())
+    valid_from = parse_valid_from(args.valid_from) if args.valid_from else \
+        datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    cert = attestation.issue_certificate("pai", f"{args.cn_prefix} PAI 00", pai_key.public_key(), paa_key,
+                                         x509.load_der_x509_certificate(ctx["ca_der"]), vid=args.vendor_id,
+                                         pid=args.product_id, valid_from=valid_from, lifetime_days=args.lifetime + 1)
+    return attestation.der(cert)
+
+
+def _check_signing_window(ctx: dict) -> None:
+    if ctx["fixed_dac"] is not None:
+        return
+    pai = attestation.load_cert(ctx["pai_der"], "PAI")
+    _, not_after = attestation.validity(ctx["valid_from"], ctx["args"].lifetime + 1)
+    if ctx["valid_from"] < pai.not_before or not_after > pai.not_after:
+        raise InvalidInput("-lt/-vf", f"the DACs would be valid until {not_after:%Y-%m-%d}, beyond the PAI "
+                                      f"({pai.not_after:%Y-%m-%d}); lower --lifetime")
+
+
+def device_uuid(keyed, index: int, ctx: dict) -> str:
+    """The device's folder name: a random-looking version 4 UUID derived from the run's key."""
+    if ctx["fixed_dac"] is not None:
+        from .der import Certificate
+
+        cn = Certificate(ctx["fixed_dac"][0]).subject.get("2.5.4.3")
+        if cn:
+            try:
+                return str(uuid.UUID(cn[0]))
+            except ValueError:
+                pass
+    return str(uuid.UUID(bytes=keyed.derive("uuid", index, 16), version=4))
+
+
+# ---------------------------------------------------------------- worker side
+
+_W: dict = {}
+
+
+def _worker_init(ctx: dict) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from . import batch
+
+    _worker_close()
+    _W.update(ctx)
+    _W["keyed"] = batch.Keyed(ctx["key"])
+    if ctx["mode"] is not None and ctx["fixed_dac"] is None:
+        args = ctx["args"]
+        key = ec.derive_private_key(ctx["ca_scalar"], ec.SECP256R1())
+        not_before, not_after = attestation.validity(ctx["valid_from"], args.lifetime + 1)
+        _W["template"] = attestation.DacTemplate(ctx["pai_der"], key, args.vendor_id, args.product_id, "-",
+                                                 not_before, not_after)
+    _W["staging_fd"] = os.open(os.path.join(ctx["out_root"], DEVICE_STAGING), os.O_RDONLY | os.O_DIRECTORY)
+
+
+def _worker_close() -> None:
+    if "staging_fd" in _W:
+        os.close(_W["staging_fd"])
+    _W.clear()
+
+
+def _run_chunk(indices: list[int]) -> list[str]:
+    return [_make_device(i) for i in indices]
+
+
+def _values_for(index: int) -> dict:
+    """The device's random values, derived from the run's key (so a resumed run makes the same device)."""
+    from .batch import PASSCODE_DOMAIN, P256_ORDER, passcode_from_rank
+
+    w, args, keyed = _W, _W["args"], _W["keyed"]
+    count = w["count"]
+    if args.passcode is not None:
+        passcode = args.passcode
+    else:
+        passcode = passcode_from_rank(keyed.permute("passcode", index, PASSCODE_DOMAIN))
+    if args.discriminator is not None:
+        disc = args.discriminator
+    else:  # unique while the run has at most 4096 devices, then as evenly spread as possible
+        disc = keyed.permute("discriminator", index % 4096 if count > 4096 else index, 4096)
+    need_dac = w["mode"] is not None and w["fixed_dac"] is None
+    return dict(
+        passcode=passcode, discriminator=disc,
+        salt=args.salt if args.salt is not None else keyed.derive("salt", index, 32),
+        serial=args.serial_num if args.serial_num is not None else keyed.derive("serial", index, 16).hex(),
+        rd_uid=w["rd_uid_fixed"] or (keyed.derive("rd_uid", index, 16) if args.enable_rotating_device_id
+                                     or w["secure_commissionable"] else None),
+        dac_scalar=int.from_bytes(keyed.derive("dac_key", index, 40), "big") % (P256_ORDER - 1) + 1 if need_dac else None,
+        dac_serial=(int.from_bytes(keyed.derive("dac_serial", index, 8), "big") & (2**63 - 1)) or 1 if need_dac else None,
+        nvs_key=(w["nvs_key"] or keyed.derive("nvs_key", index, 64)) if args.encrypt else None,
+        random=(keyed.derive("secure_cert_random1", index, 32), keyed.derive("secure_cert_random2", index, 32))
+        if w["secure_commissionable"] else None,
+    )
+
+
+def _make_device(index: int) -> str:
+    import json
+
+    w, args = _W, _W["args"]
+    vid, pid = args.vendor_id, args.product_id
+    out_root = w["out_root"]
+    dev_uuid = device_uuid(w["keyed"], index, w)
+    final_dir = os.path.join(out_root, dev_uuid)
+    internal = os.path.join(final_dir, "internal")
     staging = os.path.join(out_root, "staging")
-    os.makedirs(staging, exist_ok=True)
-    if pai_der is not None:
-        _write(os.path.join(staging, "pai_cert.der"), pai_der)
-    cd_value = args.cert_dclrn
-    config_rows = [[esp32.NAMESPACE, "namespace", ""]]
-    master_header: list[str] = []
-    master_rows: list[list[str]] = []
-    pin_rows = [["Index", "PIN Code", "Iteration Count", "Salt", "Verifier", "Discriminator"]] \
-        if not args.enable_dynamic_passcode else [["Index", "Iteration Count", "Salt", "Discriminator"]]
-    summary_rows: list[list[str]] = []
-    cn_rows = [["CN", "certs"]]
-    now = datetime.datetime.now()
-    for index in range(count):
-        dev_uuid = str(uuid.uuid4())
-        ddir = os.path.join(out_root, dev_uuid)
-        internal = os.path.join(ddir, "internal")
-        passcode, disc = passcodes[index], discs[index]
-        salt = args.salt if args.salt is not None else os.urandom(32)
-        verifier = None if args.enable_dynamic_passcode else spake2p.generate_verifier(passcode, salt, args.iteration_count)
-        row_override = mrows[index] if mrows else {}
-        serial = args.serial_num if args.serial_num is not None else secrets.token_hex(16)
-        values = dict(discriminator=disc, iteration_count=args.iteration_count, salt=salt, vendor_id=vid,
-                      vendor_name=args.vendor_name, product_id=pid, product_name=args.product_name,
-                      hw_ver=args.hw_ver, hw_ver_str=args.hw_ver_str, date=args.mfg_date,
-                      rd_uid=(rd_uid_fixed or os.urandom(16)) if args.enable_rotating_device_id else None,
-                      product_finish=FINISHES.index(args.product_finish) if args.product_finish else None,
-                      product_color=COLORS.index(args.product_color) if args.product_color else None,
-                      part_number=args.part_number, serial=serial, verifier=verifier, cd=cd_der,
-                      product_label=args.product_label, product_url=args.product_url)
-        files = {}
-        if ca_cert is not None:
-            if fixed_dac is not None:
-                dac_der, scalar = fixed_dac
-            else:
-                key = attestation.generate_p256_key()
-                scalar = key.private_numbers().private_value
-                vf = parse_valid_from(args.valid_from) if args.valid_from else \
-                    datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-                dac_der = attestation.der(attestation.issue_certificate(
-                    "dac", dev_uuid, key.public_key(), ca_key, ca_cert, vid=vid, pid=pid, valid_from=vf,
-                    lifetime_days=args.lifetime + 1, serial=attestation.random_serial()))
-            point = attestation.public_point(scalar)
-            values.update(dac_cert=dac_der, dac_key=scalar.to_bytes(32, "big"), dac_pub_key=point, pai_cert=pai_der)
-            from cryptography.hazmat.primitives.asymmetric import ec
-            from cryptography import x509
+    r = _values_for(index)
+    passcode, disc, salt = r["passcode"], r["discriminator"], r["salt"]
+    verifier = None if args.enable_dynamic_passcode else spake2p.generate_verifier(passcode, salt,
+                                                                                   args.iteration_count)
+    secure, in_secure = w["secure"], w["secure_commissionable"]
+    rd_uid = r["rd_uid"] if args.enable_rotating_device_id or in_secure else None
+    values = dict(discriminator=None if in_secure else disc,
+                  iteration_count=None if in_secure else args.iteration_count, salt=None if in_secure else salt,
+                  vendor_id=vid, vendor_name=args.vendor_name, product_id=pid, product_name=args.product_name,
+                  hw_ver=args.hw_ver, hw_ver_str=args.hw_ver_str, date=args.mfg_date,
+                  rd_uid=None if in_secure else rd_uid,
+                  product_finish=FINISHES.index(args.product_finish) if args.product_finish else None,
+                  product_color=COLORS.index(args.product_color) if args.product_color else None,
+                  part_number=args.part_number, serial=r["serial"], verifier=None if in_secure else verifier,
+                  cd=w["cd_der"], product_label=args.product_label, product_url=args.product_url)
+    files: dict = {}
+    cn_row = None
+    secure_bin = None
+    if w["mode"] is not None:
+        dac_der, scalar = w["fixed_dac"] if w["fixed_dac"] is not None else (None, r["dac_scalar"])
+        point = attestation.public_point(scalar)
+        if w["fixed_dac"] is None:
+            dac_der = w["template"].issue(r["dac_serial"], point, deterministic=True, cn=dev_uuid)
+        key_der = attestation.key_der_from_scalar(scalar, point)
+        if not secure:
+            values.update(dac_cert=dac_der, dac_key=scalar.to_bytes(32, "big"), dac_pub_key=point,
+                          pai_cert=w["pai_der"])
+        dac_pem = _pem("CERTIFICATE", dac_der)
+        files = {
+            "DAC_cert.der": (dac_der, False),
+            "DAC_cert.pem": (dac_pem, False),
+            "DAC_key.der": (key_der, True),
+            "DAC_key.pem": (_pem("PRIVATE KEY", attestation.pkcs8_der_from_scalar(scalar, point)), True),
+            "DAC_private_key.bin": (scalar.to_bytes(32, "big"), True),
+            "DAC_public_key.bin": (point, False),
+            "PAI_cert.der": (w["pai_der"], False),
+        }
+        cn_row = [(_subject_cn(dac_der) if w["fixed_dac"] is not None else dev_uuid) or dev_uuid, dac_pem.decode()]
+        if secure:
+            from .formats import esp_secure_cert
 
-            key_obj = ec.derive_private_key(scalar, ec.SECP256R1())
-            files = {
-                "DAC_cert.der": (dac_der, False),
-                "DAC_cert.pem": (attestation.pem(x509.load_der_x509_certificate(dac_der)), False),
-                "DAC_key.der": (attestation.key_der(key_obj), True),
-                "DAC_key.pem": (_pkcs8_pem(key_obj), True),
-                "DAC_private_key.bin": (scalar.to_bytes(32, "big"), True),
-                "DAC_public_key.bin": (point, False),
-                "PAI_cert.der": (pai_der, False),
-            }
-            cn_rows.append([dev_uuid, attestation.pem(x509.load_der_x509_certificate(dac_der)).decode()])
-        # user --csv keys: chip-factory ones in place or appended, other namespaces after
-        entries = esp32.chip_factory_entries(values)
-        namespaces = [(esp32.NAMESPACE, entries)]
-        for ns, key, enc in schema:
-            raw = row_override.get(key, "")
-            value: object = raw
-            if enc == "binary:file":
-                value, enc = read_bytes(raw, f"--mcsv {key}"), "binary"
-            elif enc in ("u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64"):
-                value = int(raw, 0)
-            elif enc == "hex2bin":
-                value, enc = bytes.fromhex(raw), "binary"
-            elif enc == "base64":
-                value, enc = base64.b64decode(raw), "binary"
-            target = next((items for name, items in namespaces if name == ns), None)
-            if target is None:
-                target = []
-                namespaces.append((ns, target))
-            existing = [i for i, e in enumerate(target) if e[0] == key]
-            if existing:
-                target[existing[0]] = (key, enc, value)
-                if ns == esp32.NAMESPACE and key == "discriminator":
-                    disc = int(value)  # the QR and manual codes follow the override
-            else:
-                pos = next((i for i, e in enumerate(target) if e[0] in ("product-label", "product-url")), len(target))
-                target.insert(pos, (key, enc, value))
-        if extra_nvs:
-            pos = next((i for i, e in enumerate(entries) if e[0] in ("product-label", "product-url")), len(entries))
-            entries[pos:pos] = extra_nvs
-        if args.mqtt_host:
-            namespaces.insert(1, ("rmaker_creds", [("mqtt_host", "string", args.mqtt_host)]))
-        # the NVS image
-        if not args.no_bin:
-            if args.encrypt:
-                nvs_key = _nvs_key(args)
-                image = _encrypted_partition(namespaces, args.size, nvs_key)
-                keys_part = nvs_key + struct.pack("<I", zlib.crc32(nvs_key, 0xFFFFFFFF) & 0xFFFFFFFF)
-                keys_part += b"\xff" * (4096 - len(keys_part))
-                _write(os.path.join(ddir, f"{dev_uuid}-keys-partition.bin"), keys_part, True)
-            else:
-                image = esp32.partition(namespaces, args.size)
-            _write(os.path.join(ddir, f"{dev_uuid}-partition.bin"), image, True)
-        for name, (data, secret) in files.items():
-            _write(os.path.join(internal, name), data, secret)
-        _write(os.path.join(internal, "partition.csv"), _partition_csv(namespaces, internal, staging, cd_value), True)
-        qr = manual = ""
-        if not args.enable_dynamic_passcode:
-            payload = onboarding.SetupPayload(vid, pid, disc, passcode, flow=args.commissioning_flow,
-                                              rendezvous=args.discovery_mode)
-            qr, manual = onboarding.qr_code(payload), onboarding.manual_code(payload)
-            _write(os.path.join(ddir, f"{dev_uuid}-onb_codes.csv"),
-                   _csv_text([["qrcode", "manualcode", "discriminator", "passcode"],
-                              [qr, manual_code_text(manual), str(disc), str(passcode)]], False), True)
-            from .qrimage import qr_png
+            commissionable = None
+            if in_secure:
+                commissionable = dict(discriminator=disc, verifier=verifier, salt=salt,
+                                      iteration_count=args.iteration_count, rd_uid=rd_uid,
+                                      random1=r["random"][0], random2=r["random"][1])
+            secure_bin = esp_secure_cert.partition(dac_der, w["pai_der"], key_der, efuse_key_id=w["efuse_key_id"],
+                                                   commissionable=commissionable)
+    # user --csv keys: chip-factory ones in place or appended, other namespaces after
+    entries = esp32.chip_factory_entries(values)
+    namespaces = [(esp32.NAMESPACE, entries)]
+    row_values = w["mrows"][index] if w["mrows"] else {}
+    for ns, key, enc in w["schema"]:
+        value, enc = row_values[(ns, key)]
+        target = next((items for name, items in namespaces if name == ns), None)
+        if target is None:
+            target = []
+            namespaces.append((ns, target))
+        existing = [i for i, e in enumerate(target) if e[0] == key]
+        if existing:
+            target[existing[0]] = (key, enc, value)
+            if ns == esp32.NAMESPACE and key == "discriminator":
+                disc = int(value)  # the QR and manual codes follow the override
+        else:
+            pos = next((i for i, e in enumerate(target) if e[0] in ("product-label", "product-url")), len(target))
+            target.insert(pos, (key, enc, value))
+    if w["extra_nvs"]:
+        pos = next((i for i, e in enumerate(entries) if e[0] in ("product-label", "product-url")), len(entries))
+        entries[pos:pos] = w["extra_nvs"]
+    if args.mqtt_host:
+        namespaces.insert(1, ("rmaker_creds", [("mqtt_host", "string", args.mqtt_host)]))
 
-            _write(os.path.join(ddir, f"{dev_uuid}-qrcode.png"), qr_png(qr, scale=6), True)
-        flat = [(k, e, v) for _, items in namespaces for k, e, v in items]
-        if not master_header:
-            master_header = [k for k, _, _ in flat]
-            config_rows = []
-            declared = {(ns_, key): enc for ns_, key, enc in schema}
-            for ns, items in namespaces:
-                config_rows.append([ns, "namespace", ""])
-                for k, e, v in items:
-                    enc = declared.get((ns, k))
-                    if k in FILE_KEYS or enc == "binary:file":
-                        config_rows.append([k, "file", "binary"])
-                    elif enc is not None:
-                        config_rows.append([k, "data", enc])
-                    else:
-                        config_rows.append([k, "data", "hex2bin" if isinstance(v, bytes) else e])
-        master_row = [_csv_value(k, v, internal, staging, cd_value) for k, _, v in flat]
-        master_rows.append(master_row)
-        pin_rows.append([str(index), str(passcode), str(args.iteration_count), base64.b64encode(salt).decode(),
-                         base64.b64encode(verifier).decode(), str(disc)] if verifier is not None else
-                        [str(index), str(args.iteration_count), base64.b64encode(salt).decode(), str(disc)])
-        summary_rows.append(master_row + ([str(passcode), qr, manual_code_text(manual)] if qr else []))
-    _write(os.path.join(staging, "config.csv"), _csv_text(config_rows, False))
-    _write(os.path.join(staging, "master.csv"), _csv_text([master_header] + master_rows, False), True)
-    _write(os.path.join(staging, "pin_disc.csv"), _csv_text(pin_rows, False), True)
-    stamp = now.strftime("%Y-%m-%d-%H-%M-%S")
-    summary = os.path.join(out_root, f"summary-{stamp}.csv")
-    header = master_header + (["pincode", "qrcode", "manualcode"] if not args.enable_dynamic_passcode else [])
-    _write(summary, _csv_text([header] + summary_rows, True), True)
-    _write(os.path.join(out_root, f"cn_dacs-{now.strftime('%Y-%m-%d-%H-%M-%S-%f')}.csv"), _csv_text(cn_rows, True))
+    paths = _file_paths(internal, staging, args.cert_dclrn)
+    stage_fd = w["staging_fd"]
+    os.mkdir(dev_uuid, 0o755, dir_fd=stage_fd)
+    d = os.open(dev_uuid, os.O_RDONLY | os.O_DIRECTORY, dir_fd=stage_fd)
+    try:
+        os.mkdir("internal", 0o755, dir_fd=d)
+        di = os.open("internal", os.O_RDONLY | os.O_DIRECTORY, dir_fd=d)
+        try:
+            if not args.no_bin:
+                if args.encrypt:
+                    nvs_key = r["nvs_key"]
+                    image = _encrypted_partition(namespaces, args.size, nvs_key)
+                    keys_part = nvs_key + struct.pack("<I", zlib.crc32(nvs_key, 0xFFFFFFFF) & 0xFFFFFFFF)
+                    keys_part += b"\xff" * (4096 - len(keys_part))
+                    _write_at(d, f"{dev_uuid}-keys-partition.bin", keys_part, True)
+                else:
+                    image = esp32.partition(namespaces, args.size)
+                _write_at(d, f"{dev_uuid}-partition.bin", image, True)
+            if secure_bin is not None:
+                _write_at(d, f"{dev_uuid}_esp_secure_cert.bin", secure_bin, True)
+            for name, (data, secret) in files.items():
+                _write_at(di, name, data, secret)
+            _write_at(di, "partition.csv", _partition_csv(namespaces, paths), True)
+            qr = manual = ""
+            if not args.enable_dynamic_passcode:
+                payload = onboarding.SetupPayload(vid, pid, disc, passcode, flow=args.commissioning_flow,
+                                                  rendezvous=args.discovery_mode)
+                qr, manual = onboarding.qr_code(payload), onboarding.manual_code(payload)
+                _write_at(d, f"{dev_uuid}-onb_codes.csv",
+                          _csv_text([["qrcode", "manualcode", "discriminator", "passcode"],
+                                     [qr, manual_code_text(manual), str(disc), str(passcode)]], False), True)
+                from .qrimage import qr_png
+
+                from .qrimage import BATCH_MASK
+
+                _write_at(d, f"{dev_uuid}-qrcode.png", qr_png(qr, scale=6, mask=BATCH_MASK), True)
+        finally:
+            os.close(di)
+    finally:
+        os.close(d)
+    os.rename(dev_uuid, final_dir, src_dir_fd=stage_fd)
+
+    flat = [(k, e, v) for _, items in namespaces for k, e, v in items]
+    master_row = [_csv_value(k, v, paths) for k, _, v in flat]
+    pin_row = [str(index), str(passcode), str(args.iteration_count), base64.b64encode(salt).decode(),
+               base64.b64encode(verifier).decode(), str(disc)] if verifier is not None else \
+        [str(index), str(args.iteration_count), base64.b64encode(salt).decode(), str(disc)]
+    summary_row = master_row + ([str(passcode), qr, manual_code_text(manual)] if qr else [])
+    if in_secure:
+        summary_row += [str(disc), str(args.iteration_count), base64.b64encode(salt).decode(), rd_uid.hex()]
+    line = {"m": master_row, "p": pin_row, "s": summary_row, "c": cn_row}
+    if index == 0:
+        line["layout"] = _layout(namespaces, w["schema"])
+    return json.dumps(line) + "\n"
+
+
+def _layout(namespaces, schema) -> dict:
+    """The CSV header and config.csv rows (the same for every device of a run)."""
+    flat = [(k, e, v) for _, items in namespaces for k, e, v in items]
+    config_rows = []
+    declared = {(ns_, key): enc for ns_, key, enc in schema}
+    for ns, items in namespaces:
+        config_rows.append([ns, "namespace", ""])
+        for k, e, v in items:
+            enc = declared.get((ns, k))
+            if k in FILE_KEYS or enc == "binary:file":
+                config_rows.append([k, "file", "binary"])
+            elif enc is not None:
+                config_rows.append([k, "data", enc])
+            else:
+                config_rows.append([k, "data", "hex2bin" if isinstance(v, bytes) else e])
+    return {"header": [k for k, _, _ in flat], "config": config_rows}
+
+
+def _write_at(dir_fd: int, name: str, data: bytes, secret: bool = False) -> None:
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644, dir_fd=dir_fd)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _pem(label: str, der: bytes) -> bytes:
+    """PEM as cryptography writes it: 64-character Base64 lines, LF."""
+    b64 = base64.b64encode(der).decode()
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    return (f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n").encode()
+
+
+def _subject_cn(der: bytes) -> str | None:
+    from .der import Certificate
+
+    cn = Certificate(der).subject.get("2.5.4.3")
+    return cn[0] if cn else None
+
+
+def _write_reports(args, ctx: dict, journal_path: str, state: dict) -> str:
+    """staging/config.csv, master.csv, pin_disc.csv, the summary and cn_dacs CSVs, in one pass over the
+    journal (memory does not grow with the number of devices); each file is synced and renamed into place."""
+    import json
+
+    out_root, staging = ctx["out_root"], os.path.join(ctx["out_root"], "staging")
+    started = datetime.datetime.fromisoformat(state["started"])
+    with open(journal_path, encoding="utf-8") as f:
+        layout = json.loads(f.readline())["layout"]
+    header = layout["header"]
+    summary_header = header + (["pincode", "qrcode", "manualcode"] if not args.enable_dynamic_passcode else [])
+    if ctx["secure_commissionable"]:
+        summary_header += ["discriminator", "iteration-count", "salt", "rd-id-uid"]
+    pin_header = ["Index", "PIN Code", "Iteration Count", "Salt", "Verifier", "Discriminator"] \
+        if not args.enable_dynamic_passcode else ["Index", "Iteration Count", "Salt", "Discriminator"]
+    summary = os.path.join(out_root, f"summary-{started.strftime('%Y-%m-%d-%H-%M-%S')}.csv")
+    outputs = [  # (path, journal field, first rows, CRLF, secret)
+        (os.path.join(staging, "master.csv"), "m", [header], False, True),
+        (os.path.join(staging, "pin_disc.csv"), "p", [pin_header], False, True),
+        (summary, "s", [summary_header], True, True),
+        (os.path.join(out_root, f"cn_dacs-{started.strftime('%Y-%m-%d-%H-%M-%S-%f')}.csv"), "c", [["CN", "certs"]],
+         True, False),
+    ]
+    _write_csv_files([(os.path.join(staging, "config.csv"), False, False)], [layout["config"]])
+    files = [(path, crlf, secret) for path, _, _, crlf, secret in outputs]
+
+    def rows():
+        with open(journal_path, encoding="utf-8") as f:
+            for text in f:
+                line = json.loads(text)
+                yield [[line[field]] if line[field] else [] for _, field, _, _, _ in outputs]
+
+    _write_csv_files(files, [first for _, _, first, _, _ in outputs], rows())
     return summary
 
 
-def _pkcs8_pem(key) -> bytes:
-    from cryptography.hazmat.primitives import serialization as s
+def _write_csv_files(files: list, first: list, more=()) -> None:
+    """Write several CSV files side by side: each into a temporary file beside it, synced, renamed into place."""
+    import tempfile
 
-    return key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption())
+    opened = []
+    try:
+        for path, crlf, secret in files:
+            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=os.path.dirname(path))
+            os.fchmod(fd, 0o600 if secret else 0o644)
+            f = os.fdopen(fd, "w", newline="", encoding="utf-8")
+            opened.append((f, tmp, path, csv.writer(f, lineterminator="\r\n" if crlf else "\n")))
+        for (_, _, _, writer), rows in zip(opened, first):
+            writer.writerows(rows)
+        for group in more:
+            for (_, _, _, writer), rows in zip(opened, group):
+                writer.writerows(rows)
+        for f, tmp, path, _ in opened:
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            os.replace(tmp, path)
+    except BaseException:
+        for f, tmp, _, _ in opened:
+            f.close()
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        raise
 
 
 def _nvs_key(args) -> bytes:
@@ -447,30 +812,32 @@ def _encrypted_partition(namespaces, size: int, key: bytes) -> bytes:
     return buf.getvalue()
 
 
-def _file_path(key: str, internal: str, staging: str, cd_value: str | None) -> str | None:
+def _file_paths(internal: str, staging: str, cd_value: str | None) -> dict:
+    """The paths CSVs name instead of file values: absolute, except the CD's, which stays as given."""
+    internal, staging = os.path.abspath(internal), os.path.abspath(staging)
     return {"dac-cert": os.path.join(internal, "DAC_cert.der"),
             "dac-key": os.path.join(internal, "DAC_private_key.bin"),
             "dac-pub-key": os.path.join(internal, "DAC_public_key.bin"),
-            "pai-cert": os.path.join(staging, "pai_cert.der"), "cert-dclrn": cd_value}.get(key)
+            "pai-cert": os.path.join(staging, "pai_cert.der"), "cert-dclrn": cd_value}
 
 
-def _csv_value(key: str, value, internal: str, staging: str, cd_value: str | None) -> str:
-    path = _file_path(key, internal, staging, cd_value)
+def _csv_value(key: str, value, paths: dict) -> str:
+    path = paths.get(key)
     if path is not None:
-        return path if key == "cert-dclrn" else os.path.abspath(path)
+        return path
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
 
 
-def _partition_csv(namespaces, internal: str, staging: str, cd_value: str | None) -> bytes:
+def _partition_csv(namespaces, paths: dict) -> bytes:
     rows = [["key", "type", "encoding", "value"]]
     for ns, items in namespaces:
         rows.append([ns, "namespace", "", ""])
         for key, enc, value in items:
-            path = _file_path(key, internal, staging, cd_value)
+            path = paths.get(key)
             if path is not None:
-                rows.append([key, "file", "binary", path if key == "cert-dclrn" else os.path.abspath(path)])
+                rows.append([key, "file", "binary", path])
             elif isinstance(value, bytes):
                 rows.append([key, "data", "hex2bin", value.hex()])
             else:

@@ -168,6 +168,14 @@ def main() -> None:
                          "-n", str(n), "--iteration-count", "1000", "--outdir", os.path.join(work, "esp")])
             print(f"esp-matter-mfg-tool                  {esp[0]:7.2f} s wall  {esp[1]:6.2f} s user  {esp[2]:6.2f} s sys")
             print(f"  esp-matter-mfg-tool / ours (PNG)   {esp[0] / png[0]:7.2f}x  (target >= 12)")
+            if args.format == "esp32":  # the drop-in, with the reference's own command line
+                ENV["PYTHONPATH"] = os.path.join(ROOT, "scripts")
+                drop = min(timed([sys.executable, "-m", "matter_factory_data", "esp32", "-v", "0xFFF1", "-p", "0x8000",
+                                  "--pai", "-k", PAI_KEY, "-c", PAI_CERT, "-cd", cd, "-n", str(n),
+                                  "--iteration-count", "1000", "--jobs", str(jobs), "--log-level", "error",
+                                  "--outdir", os.path.join(work, f"drop-in-{i}")]) for i in range(args.repeat))
+                print(f"matter-factory-data esp32 (drop-in)  {drop[0]:7.2f} s wall  {drop[1]:6.2f} s user  {drop[2]:6.2f} s sys")
+                print(f"  esp-matter-mfg-tool / drop-in      {esp[0] / drop[0]:7.2f}x  (target >= 12)")
         if args.memory:
             small = peak_rss(n, jobs, os.path.join(work, "mem-small"))
             large = peak_rss(100 * n, jobs, os.path.join(work, "mem-large"))

@@ -13,13 +13,22 @@ ESP32 factory NVS partitions with esp-matter-mfg-tool's options, output tree and
 staging/, summary-<timestamp>.csv), with its defects fixed: the passcode range is enforced,
 --discriminator 0 is honoured, discriminators and passcodes do not collide within a run, encrypted CA
 keys work with --pwd, --valid-from takes a date, NVS encryption keys come from secrets or --nvs-key,
-and no PAI key is left in the output tree. esp_secure_cert partitions are not produced.
+and no PAI key is left in the output tree. esp_secure_cert partitions (--dac-in-secure-cert, with the
+commissionable data and rotating device ID unique ID too when all three flags are given) are written
+without the helper tool's temporary directory in the current one.
+
+Devices are made in parallel (--jobs, default every core). A run killed at any point and started again with
+the same command and --outdir finishes the interrupted run (same devices, nothing half-written); once a run
+is complete, the same command starts a new run beside it, as esp-matter-mfg-tool does.
 """
 
 EPILOG = """\
-example (Espressif's production guide):
+examples (Espressif's production guide):
   %(prog)s -v 0xFFF1 -p 0x8000 --pai -k PAI_key.pem -c PAI_cert.pem -cd CD.der -n 5 --outdir out
   then: esptool.py -p /dev/ttyUSB0 write_flash 0x10000 out/fff1_8000/<uuid>/<uuid>-partition.bin
+  %(prog)s -v 0xFFF1 -p 0x8000 --pai -k PAI_key.pem -c PAI_cert.pem -cd CD.der -n 5 --outdir out \
+      --dac-in-secure-cert --commissionable-data-in-secure-cert --rd-id-uid-in-secure-cert
+  then also: esptool.py write_flash 0xd000 out/fff1_8000/<uuid>/<uuid>_esp_secure_cert.bin
 """
 
 
@@ -35,6 +44,7 @@ def build_parser(prog: str) -> ArgumentParser:
     g.add_argument("--outdir", default=os.path.join(os.getcwd(), "out"), help="output root (default ./out)")
     g.add_argument("--no-bin", action="store_true", help="CSVs, certificates and codes, no NVS image")
     g.add_argument("--no-secure-cert-bin", action="store_true", help="never write an esp_secure_cert partition")
+    g.add_argument("--jobs", type=any_int, help="worker processes (default: every core)")
     c = p.add_argument_group("commissioning")
     c.add_argument("--passcode", type=any_int, help="fixed passcode (forces -n 1)")
     c.add_argument("--discriminator", type=any_int, help="fixed discriminator, 0..4095 (forces -n 1)")
@@ -44,9 +54,12 @@ def build_parser(prog: str) -> ArgumentParser:
     c.add_argument("--salt", type=base64_bytes, help="SPAKE2+ salt, Base64 (with --verifier and --passcode)")
     c.add_argument("--verifier", type=base64_bytes, help="SPAKE2+ verifier, Base64 (checked)")
     c.add_argument("--iteration-count", type=any_int, default=10000, help="PBKDF2 iterations (default 10000)")
-    c.add_argument("--commissionable-data-in-secure-cert", action="store_true", help="not supported here")
+    c.add_argument("--commissionable-data-in-secure-cert", action="store_true",
+                   help="discriminator, iterations, salt and verifier in esp_secure_cert, not NVS (needs all three "
+                        "--*-in-secure-cert flags)")
     a = p.add_argument_group("attestation")
-    a.add_argument("--dac-in-secure-cert", action="store_true", help="not supported here")
+    a.add_argument("--dac-in-secure-cert", action="store_true",
+                   help="DAC, its key and the PAI in <uuid>_esp_secure_cert.bin instead of NVS")
     a.add_argument("-lt", "--lifetime", type=any_int, default=36500, help="certificate lifetime in days (default 36500)")
     a.add_argument("-vf", "--valid-from", help="notBefore: YYYY-MM-DD [HH:MM:SS] (default now)")
     a.add_argument("-cn", "--cn-prefix", default="ESP32", help="CN prefix of a generated PAI (--paa)")
@@ -55,9 +68,11 @@ def build_parser(prog: str) -> ArgumentParser:
     a.add_argument("-cd", "--cert-dclrn", help="Certification Declaration (DER), stored as cert-dclrn")
     a.add_argument("--dac-cert", help="an existing DAC (with --dac-key and --pai; forces -n 1)")
     a.add_argument("--dac-key", help="its private key")
-    a.add_argument("-ds", "--ds-peripheral", action="store_true", help="not supported here")
-    a.add_argument("--efuse-key-id", type=any_int, default=-1, help="kept for compatibility")
-    a.add_argument("--port", help="kept for compatibility")
+    a.add_argument("-ds", "--ds-peripheral", action="store_true",
+                   help="the DAC key is for the ECDSA DS peripheral (esp_secure_cert; needs --efuse-key-id and a "
+                        "DS --target)")
+    a.add_argument("--efuse-key-id", type=any_int, default=-1, help="eFuse key block of the DS key, 0..5")
+    a.add_argument("--port", help="not supported: eFuses are burnt with espefuse.py, not by this tool")
     a.add_argument("--pwd", "--password", dest="pwd", help="password of an encrypted -k or --dac-key")
     mode = a.add_mutually_exclusive_group()
     mode.add_argument("--paa", action="store_true", help="-c/-k are a PAA: a PAI is generated, then the DACs")
@@ -73,7 +88,8 @@ def build_parser(prog: str) -> ArgumentParser:
     d.add_argument("--serial-num", help="serial number (forces -n 1)")
     d.add_argument("--enable-rotating-device-id", action="store_true", help="store a rotating device ID unique ID")
     d.add_argument("--rd-id-uid", help="that unique ID, 32 hex digits (forces -n 1)")
-    d.add_argument("--rd-id-uid-in-secure-cert", action="store_true", help="not supported here")
+    d.add_argument("--rd-id-uid-in-secure-cert", action="store_true",
+                   help="the rotating device ID unique ID in esp_secure_cert (needs all three --*-in-secure-cert)")
     d.add_argument("--product-finish", choices=["other", "matte", "satin", "polished", "rugged", "fabric"])
     d.add_argument("--product-color", choices=["black", "navy", "green", "teal", "maroon", "purple", "olive", "gray",
                                                "blue", "lime", "aqua", "red", "fuchsia", "yellow", "white", "nickel",
