@@ -516,3 +516,26 @@ def test_pem_writer_matches_cryptography():
     key = ec.derive_private_key(987654321, ec.SECP256R1())
     assert _pem("PRIVATE KEY", attestation.pkcs8_der_from_scalar(987654321)) == key.private_bytes(
         s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption())
+
+
+def test_valid_from_takes_a_date_and_mcsv_discriminator_reaches_the_codes(tmp_path):
+    """Two reference defects: -vf 2026-01-01 fails there ("does not match format"), and a discriminator
+    overridden through --csv/--mcsv goes into NVS while the QR and manual codes keep the random one."""
+    from matter_factory_data import onboarding
+
+    (tmp_path / "schema.csv").write_text("chip-factory,namespace,\ndiscriminator,data,u32\n")
+    (tmp_path / "values.csv").write_text("discriminator\n1234\n777\n")
+    _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "--iteration-count", "1000", "-vf", "2026-01-01",
+          "--csv", "schema.csv", "--mcsv", "values.csv")
+    root = tmp_path / "out" / "fff1_8000"
+    seen = set()
+    for dev in [p for p in glob.glob(str(root / "*")) if os.path.isdir(p) and not p.endswith("staging")]:
+        u = os.path.basename(dev)
+        cf = esp32.read(open(os.path.join(dev, f"{u}-partition.bin"), "rb").read())["chip-factory"]
+        codes = next(csv.DictReader(open(os.path.join(dev, f"{u}-onb_codes.csv"), newline="")))
+        payload = onboarding.parse_qr(codes["qrcode"])
+        assert cf["discriminator"] == int(codes["discriminator"]) == payload.discriminator
+        seen.add(cf["discriminator"])
+        dac = attestation.load_cert(open(os.path.join(dev, "internal", "DAC_cert.der"), "rb").read(), "dac")
+        assert dac.not_before.isoformat() == "2026-01-01T00:00:00+00:00"
+    assert seen == {1234, 777}
