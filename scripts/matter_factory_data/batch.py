@@ -553,8 +553,8 @@ def _recover_manifest(path: str) -> int:
 class Progress:
     """A bar with rate and ETA on a terminal (tqdm), plain periodic lines otherwise, nothing when quiet."""
 
-    def __init__(self, total: int, done: int, quiet: bool):
-        self.total, self.done, self.quiet = total, done, quiet
+    def __init__(self, total: int, done: int, quiet: bool, label: str = "batch"):
+        self.total, self.done, self.quiet, self.label = total, done, quiet, label
         self.start = time.monotonic()
         self.first = done
         self.last_line = self.start
@@ -578,7 +578,7 @@ class Progress:
         if now - self.last_line >= 5 or self.done == self.total:
             rate = (self.done - self.first) / max(now - self.start, 1e-9)
             eta = (self.total - self.done) / rate if rate else 0
-            print(f"batch: {self.done}/{self.total} devices, {rate:.0f} devices/s, ETA {eta:.0f} s",
+            print(f"{self.label}: {self.done}/{self.total} devices, {rate:.0f} devices/s, ETA {eta:.0f} s",
                   file=sys.stderr, flush=True)
             self.last_line = now
 

@@ -144,8 +144,9 @@ DEVICE_STAGING = ".staging"
 DS_TARGETS = ("esp32h2", "esp32p4", "esp32c5", "esp32c61", "esp32s31")
 
 
-def run(args, report) -> str:
-    """Produce the devices (or finish an interrupted run of the same command) and return the summary path."""
+def run(args, report) -> dict:
+    """Produce the devices (or finish an interrupted run of the same command); returns the summary path, the
+    number of devices of the run and how many this invocation made."""
     import hashlib
     import json
 
@@ -206,7 +207,7 @@ def run(args, report) -> str:
 
     jobs = max(1, getattr(args, "jobs", None) or os.cpu_count() or 1)
     chunk = max(1, min(16, (count - done) // (jobs * 8) or 1))
-    progress = batch.Progress(count, done, args.log_level == "error")
+    progress = batch.Progress(count, done, args.log_level == "error", label="esp32")
     pending: list[str] = []
     journal = open(journal_path, "a", encoding="utf-8")
 
@@ -239,7 +240,7 @@ def run(args, report) -> str:
     os.remove(state_path)  # the run is complete: its key is no longer needed
     os.remove(journal_path)
     batch.sync_filesystem(out_root)
-    return summary
+    return {"summary": summary, "devices": count, "new": count - done}
 
 
 def _read_json(path: str) -> dict | None:

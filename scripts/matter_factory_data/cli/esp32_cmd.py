@@ -113,7 +113,13 @@ def main(argv: list[str], prog: str) -> int:
 
     args = build_parser(prog).parse_args(argv)
     report = Reporter(prog=prog, quiet=args.log_level == "error")
-    summary = run(args, report)
+    import time
+
+    start = time.monotonic()
+    result = run(args, report)
+    seconds = time.monotonic() - start
     if args.log_level != "error":
-        print(f"generated {args.count if not args.mcsv else 'the'} device(s); summary CSV: {summary}")
+        resumed = f" ({result['devices'] - result['new']} made before an interruption)" if result["new"] < result["devices"] else ""
+        print(f"generated {result['devices']} device(s){resumed} in {seconds:.1f} s "
+              f"({result['new'] / max(seconds, 1e-9):.0f} devices/s); summary CSV: {result['summary']}")
     return 0
