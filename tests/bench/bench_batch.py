@@ -116,11 +116,11 @@ def _ours(count: int, jobs: int, out: str, extra: list[str]) -> tuple[float, flo
 
 def peak_rss(count: int, jobs: int, out: str) -> int:
     """Largest resident set (KiB) of the batch process or any worker."""
-    code = ("import resource, runpy, sys; sys.argv = sys.argv[1:]; "
-            "from matter_factory_data.cli import main; rc = main(sys.argv); "
+    code = ("import resource, sys; "
+            "from matter_factory_data.cli import main; rc = main(sys.argv[1:]); "
             "print(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss), file=sys.stderr); sys.exit(rc)")
-    cmd = [sys.executable, "-c", code, "x", "batch", "--count", str(count), "--vendor_id", "0xFFF1",
+    cmd = [sys.executable, "-c", code, "batch", "--count", str(count), "--vendor_id", "0xFFF1",
            "--product_id", "0x8000", "--vendor_name", "Test", "--product_name", "Light", "--date", "2024-05-01",
            "--pai_cert", PAI_CERT, "--pai_key", PAI_KEY, "--out", out, "--quiet", "--no_png", "--jobs", str(jobs)]
     p = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
