@@ -184,6 +184,11 @@ def test_drop_in_matches_esp_matter_mfg_tool(tmp_path, cd_der):
     ru, ou = os.path.basename(rd), os.path.basename(od)
     assert open(os.path.join(od, f"{ou}-partition.bin"), "rb").read() == open(os.path.join(rd, f"{ru}-partition.bin"), "rb").read()
     assert open(os.path.join(od, f"{ou}-onb_codes.csv")).read() == open(os.path.join(rd, f"{ru}-onb_codes.csv")).read()
+    from PIL import Image  # the label image: same size, same pixels (the PNG encoders differ)
+
+    ours_png, ref_png = (Image.open(os.path.join(x, f"{u}-qrcode.png")) for x, u in ((od, ou), (rd, ru)))
+    assert ours_png.size == ref_png.size == (198, 198)
+    assert ours_png.convert("L").tobytes() == ref_png.convert("L").tobytes()
     for name in ("DAC_cert.der", "DAC_private_key.bin", "DAC_public_key.bin", "PAI_cert.der", "DAC_key.der"):
         assert open(os.path.join(od, "internal", name), "rb").read() == open(os.path.join(rd, "internal", name), "rb").read(), name
     assert _strip_uuid(open(os.path.join(od, "internal", "partition.csv"), newline="").read(), od) == \

@@ -7,6 +7,8 @@ whole zero byte before the pad codewords (ISO/IEC 18004 7.4.10 adds none), so it
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import segno
 import zxingcpp
 from PIL import Image
@@ -56,3 +58,18 @@ def test_penalty_picks_the_lowest_score():
     text = "MT:Y.K9042C00KA0648G00"
     scores = [qrimage.penalty(qrimage.qr_matrix(text, m)) for m in range(8)]
     assert qrimage.qr_matrix(text) == qrimage.qr_matrix(text, scores.index(min(scores)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.one_of(st.text(alphabet=qrimage.ALNUM, min_size=1, max_size=300),
+                      st.binary(min_size=1, max_size=200).map(lambda b: b.decode("latin-1"))),
+       mask=st.integers(0, 7))
+def test_fast_penalty_equals_the_line_by_line_rules(text, mask):
+    """The mask choice scores symbols as one big integer; it must give the string-based rules' score."""
+    try:
+        version, codewords = qrimage._codewords(text)
+    except ValueError:
+        return
+    layout = qrimage._layout(version)
+    value = layout.masked_value(layout.symbol(codewords), mask)
+    assert qrimage._penalty_value(value, layout.size) == qrimage._penalty_rows(layout.rows(value), layout.size)

@@ -320,6 +320,8 @@ def _plan(args, report) -> tuple[dict, dict]:
     if (args.salt is None) != (args.verifier is None) or (args.salt is not None and args.passcode is None):
         if args.salt is not None or args.verifier is not None:
             raise InvalidInput("--salt/--verifier", "give --salt, --verifier and --passcode together")
+    if args.salt is not None and args.enable_dynamic_passcode:
+        raise InvalidInput("--salt/--verifier", "cannot be used with --enable-dynamic-passcode (no verifier is stored)")
     if args.salt is not None:
         spake2p.check_salt(args.salt, "--salt")
         if spake2p.generate_verifier(args.passcode, args.salt, args.iteration_count) != args.verifier:
@@ -577,15 +579,14 @@ def _make_device(index: int) -> str:
             values.update(dac_cert=dac_der, dac_key=scalar.to_bytes(32, "big"), dac_pub_key=point,
                           pai_cert=w["pai_der"])
         dac_pem = _pem("CERTIFICATE", dac_der)
-        files = {
-            "DAC_cert.der": (dac_der, False),
-            "DAC_cert.pem": (dac_pem, False),
-            "DAC_key.der": (key_der, True),
-            "DAC_key.pem": (_pem("PRIVATE KEY", attestation.pkcs8_der_from_scalar(scalar, point)), True),
-            "DAC_private_key.bin": (scalar.to_bytes(32, "big"), True),
-            "DAC_public_key.bin": (point, False),
-            "PAI_cert.der": (w["pai_der"], False),
-        }
+        files = {"DAC_cert.der": (dac_der, False)}
+        if w["fixed_dac"] is None:  # with --dac-cert/--dac-key the reference writes no PEM copies
+            files["DAC_cert.pem"] = (dac_pem, False)
+        files["DAC_key.der"] = (key_der, True)
+        if w["fixed_dac"] is None:
+            files["DAC_key.pem"] = (_pem("PRIVATE KEY", attestation.pkcs8_der_from_scalar(scalar, point)), True)
+        files.update({"DAC_private_key.bin": (scalar.to_bytes(32, "big"), True),
+                      "DAC_public_key.bin": (point, False), "PAI_cert.der": (w["pai_der"], False)})
         cn_row = [(_subject_cn(dac_der) if w["fixed_dac"] is not None else dev_uuid) or dev_uuid, dac_pem.decode()]
         if secure:
             from .formats import esp_secure_cert
@@ -654,9 +655,8 @@ def _make_device(index: int) -> str:
                                      [qr, manual_code_text(manual), str(disc), str(passcode)]], False), True)
                 from .qrimage import qr_png
 
-                from .qrimage import BATCH_MASK
-
-                _write_at(d, f"{dev_uuid}-qrcode.png", qr_png(qr, scale=6, mask=BATCH_MASK), True)
+                # the mask the penalty rules choose, as the reference's QR library does: the same pixels
+                _write_at(d, f"{dev_uuid}-qrcode.png", qr_png(qr, scale=6), True)
         finally:
             os.close(di)
     finally:
@@ -737,12 +737,15 @@ def _write_reports(args, ctx: dict, journal_path: str, state: dict) -> str:
     summary = os.path.join(out_root, f"summary-{started.strftime('%Y-%m-%d-%H-%M-%S')}.csv")
     outputs = [  # (path, journal field, first rows, CRLF, secret)
         (os.path.join(staging, "master.csv"), "m", [header], False, True),
+        # the reference's NVS generator leaves these copies behind; scripts may look for them
+        (os.path.join(staging, "master_tmp.csv"), "m", [header], False, True),
         (os.path.join(staging, "pin_disc.csv"), "p", [pin_header], False, True),
         (summary, "s", [summary_header], True, True),
         (os.path.join(out_root, f"cn_dacs-{started.strftime('%Y-%m-%d-%H-%M-%S-%f')}.csv"), "c", [["CN", "certs"]],
          True, False),
     ]
-    _write_csv_files([(os.path.join(staging, "config.csv"), False, False)], [layout["config"]])
+    _write_csv_files([(os.path.join(staging, "config.csv"), False, False),
+                      (os.path.join(staging, "config_tmp.csv"), False, False)], [layout["config"], layout["config"]])
     files = [(path, crlf, secret) for path, _, _, crlf, secret in outputs]
 
     def rows():

@@ -316,6 +316,65 @@ def _penalty_rows(rows: list[int], size: int) -> int:
     return score
 
 
+_MASKS_BY_SIZE: dict = {}
+
+
+def _penalty_masks(size: int) -> tuple:
+    masks = _MASKS_BY_SIZE.get(size)
+    if masks is None:
+        width = size + 8  # the padded layout for rule 3: 4 light modules around every line
+
+        def where(test, w, h):
+            return sum(1 << (y * w + x) for y in range(h) for x in range(w) if test(x, y))
+
+        masks = _MASKS_BY_SIZE[size] = (
+            (1 << size * size) - 1,
+            where(lambda x, y: x <= size - 5, size, size),  # starts of horizontal runs of 5
+            where(lambda x, y: x <= size - 2 and y <= size - 2, size, size),  # corners of 2x2 blocks
+            where(lambda x, y: x <= width - 11, width, width),  # starts of horizontal 11-module patterns
+            (1 << width * width) - 1,
+            (1 << size) - 1,
+        )
+    return masks
+
+
+def _runs_of_five(line: int, step: int, starts: int) -> int:
+    """Rule 1 for one colour in one direction: every run of length L >= 5 scores L - 2, i.e. one point per
+    5-module window plus two per run."""
+    windows = line & (line >> step) & (line >> 2 * step) & (line >> 3 * step) & (line >> 4 * step) & starts
+    return windows.bit_count() + 2 * (windows & ~(windows << step)).bit_count()
+
+
+_FINDER_LIKE = ("10111010000", "00001011101")
+
+
+def _penalty_value(value: int, size: int) -> int:
+    """The same score as ``_penalty_rows`` (a test compares them), computed on the whole symbol as one
+    integer (bit y * size + x = module (x, y), dark = 1) with a few dozen big-integer operations."""
+    full, run_starts, block_corners, pattern_starts, padded_full, row_mask = _penalty_masks(size)
+    light = ~value & full
+    score = 0
+    for colour in (value, light):
+        score += _runs_of_five(colour, 1, run_starts) + _runs_of_five(colour, size, full)
+    same_h = ~(value ^ (value >> 1))
+    same_v = ~(value ^ (value >> size))
+    score += 3 * (same_h & (same_h >> size) & same_v & block_corners).bit_count()
+    width = size + 8
+    dark_p = 0
+    for y in range(size):
+        dark_p |= ((value >> (y * size)) & row_mask) << ((y + 4) * width + 4)
+    light_p = ~dark_p & padded_full
+    for step, starts in ((1, pattern_starts), (width, padded_full)):
+        for pattern in _FINDER_LIKE:
+            match = starts
+            for k, bit in enumerate(pattern):
+                match &= (dark_p if bit == "1" else light_p) >> (k * step)
+            score += 40 * match.bit_count()
+    dark = value.bit_count()
+    total = size * size
+    return score + 10 * (abs(dark * 20 - total * 10) // total)
+
+
 def penalty(modules: list[list[bool]]) -> int:
     size = len(modules)
     return _penalty_rows([sum(1 << x for x, m in enumerate(row) if m) for row in modules], size)
@@ -371,10 +430,15 @@ class _Layout:
             value |= high[cw >> 4] | low[cw & 15]
         return value
 
-    def masked(self, symbol: int, mask: int) -> list[int]:
-        value = ((symbol ^ self.flips[mask]) & ~self.format_area) | self.formats[mask]
+    def masked_value(self, symbol: int, mask: int) -> int:
+        return ((symbol ^ self.flips[mask]) & ~self.format_area) | self.formats[mask]
+
+    def rows(self, value: int) -> list[int]:
         size, row_mask = self.size, self.row_mask
         return [value >> (y * size) & row_mask for y in range(size)]
+
+    def masked(self, symbol: int, mask: int) -> list[int]:
+        return self.rows(self.masked_value(symbol, mask))
 
 
 def _layout(version: int) -> _Layout:
@@ -393,11 +457,11 @@ def qr_rows(text: str, mask: int | None = None) -> tuple[list[int], int]:
         return layout.masked(symbol, mask), layout.size
     best = None
     for candidate in range(8):
-        rows = layout.masked(symbol, candidate)
-        score = _penalty_rows(rows, layout.size)
+        value = layout.masked_value(symbol, candidate)
+        score = _penalty_value(value, layout.size)
         if best is None or score < best[0]:
-            best = (score, rows)
-    return best[1], layout.size
+            best = (score, value)
+    return layout.rows(best[1]), layout.size
 
 
 def qr_matrix(text: str, mask: int | None = None) -> list[list[bool]]:
