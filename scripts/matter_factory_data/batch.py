@@ -58,7 +58,7 @@ class Keyed:
         info = f"{label}:{index}".encode()
         out, block, counter = b"", b"", 1
         while len(out) < length:
-            block = hmac.new(self.prk, block + info + bytes([counter]), hashlib.sha256).digest()
+            block = hmac.digest(self.prk, block + info + bytes([counter]), "sha256")
             out += block
             counter += 1
         return out[:length]

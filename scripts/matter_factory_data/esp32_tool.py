@@ -379,17 +379,17 @@ def _plan(args, report) -> tuple[dict, dict]:
     password = args.pwd.encode() if args.pwd else None
     fixed_dac = None
     if mode is not None:
-        from . import keys, provisioning
+        from . import keys
 
         supplied_dac = bool(args.dac_cert or args.dac_key)
         if not args.cert or (not args.key and not supplied_dac):
             raise InvalidInput("-c/-k", "--paa/--pai need the CA certificate (-c) and key (-k)")
-        if args.key:
-            ca_cert, ca_key = provisioning.load_ca(args.cert, args.key, "ca", password)
-            ca_scalar = ca_key.private_numbers().private_value
-            ca_der = attestation.der(ca_cert)
-        else:
-            ca_der = keys.load_certificate_der(args.cert, "-c")
+        ca_der = keys.load_certificate_der(args.cert, "-c")
+        ca = attestation.load_cert(ca_der, "-c")
+        if args.key:  # read as a scalar: no key objects, no cryptography serialization stack at start-up
+            ca_scalar = keys.load_dac_scalar(args.key, "-k", password)
+            if not attestation.key_matches(ca, ca_scalar):
+                raise InvalidInput("-k", f"'{args.key}' does not match the certificate '{args.cert}'")
         if mode == "pai":
             pai_der = ca_der
             pai = attestation.load_cert(pai_der, "PAI")
@@ -418,7 +418,7 @@ def _plan(args, report) -> tuple[dict, dict]:
     nvs_key = _nvs_key(args) if args.encrypt and args.nvs_key else None
 
     out_root = os.path.join(args.outdir, f"{vid:x}_{pid:x}")
-    ctx = dict(
+    ctx = dict(out_root_abs=os.path.abspath(out_root),
         args=args, count=count, schema=schema, mrows=decoded_rows, extra_nvs=extra_nvs, rd_uid_fixed=rd_uid_fixed,
         mode=mode, ca_scalar=ca_scalar, ca_der=ca_der, pai_der=pai_der, fixed_dac=fixed_dac, cd_der=cd_der,
         nvs_key=nvs_key, out_root=out_root, secure=secure, efuse_key_id=efuse_key_id,
@@ -549,8 +549,8 @@ def _make_device(index: int) -> str:
     out_root = w["out_root"]
     dev_uuid = device_uuid(w["keyed"], index, w)
     final_dir = os.path.join(out_root, dev_uuid)
-    internal = os.path.join(final_dir, "internal")
-    staging = os.path.join(out_root, "staging")
+    internal = os.path.join(w["out_root_abs"], dev_uuid, "internal")
+    staging = os.path.join(w["out_root_abs"], "staging")
     r = _values_for(index)
     passcode, disc, salt = r["passcode"], r["discriminator"], r["salt"]
     verifier = None if args.enable_dynamic_passcode else spake2p.generate_verifier(passcode, salt,
@@ -817,8 +817,8 @@ def _encrypted_partition(namespaces, size: int, key: bytes) -> bytes:
 
 
 def _file_paths(internal: str, staging: str, cd_value: str | None) -> dict:
-    """The paths CSVs name instead of file values: absolute, except the CD's, which stays as given."""
-    internal, staging = os.path.abspath(internal), os.path.abspath(staging)
+    """The paths CSVs name instead of file values: ``internal`` and ``staging`` absolute; the CD's stays as
+    given."""
     return {"dac-cert": os.path.join(internal, "DAC_cert.der"),
             "dac-key": os.path.join(internal, "DAC_private_key.bin"),
             "dac-pub-key": os.path.join(internal, "DAC_public_key.bin"),

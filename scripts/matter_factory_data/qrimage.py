@@ -348,9 +348,19 @@ def _runs_of_five(line: int, step: int, starts: int) -> int:
 _FINDER_LIKE = ("10111010000", "00001011101")
 
 
-def _penalty_value(value: int, size: int) -> int:
+def _pad(value: int, size: int) -> int:
+    """The symbol in the padded layout: lines of size + 8 modules, 4 light ones on every side."""
+    width, row_mask = size + 8, (1 << size) - 1
+    out = 0
+    for y in range(size):
+        out |= ((value >> (y * size)) & row_mask) << ((y + 4) * width + 4)
+    return out
+
+
+def _penalty_value(value: int, size: int, padded: int | None = None) -> int:
     """The same score as ``_penalty_rows`` (a test compares them), computed on the whole symbol as one
-    integer (bit y * size + x = module (x, y), dark = 1) with a few dozen big-integer operations."""
+    integer (bit y * size + x = module (x, y), dark = 1) with a few dozen big-integer operations.
+    ``padded``: the same symbol already in the padded layout (``_pad``)."""
     full, run_starts, block_corners, pattern_starts, padded_full, row_mask = _penalty_masks(size)
     light = ~value & full
     score = 0
@@ -360,16 +370,16 @@ def _penalty_value(value: int, size: int) -> int:
     same_v = ~(value ^ (value >> size))
     score += 3 * (same_h & (same_h >> size) & same_v & block_corners).bit_count()
     width = size + 8
-    dark_p = 0
-    for y in range(size):
-        dark_p |= ((value >> (y * size)) & row_mask) << ((y + 4) * width + 4)
+    dark_p = _pad(value, size) if padded is None else padded
     light_p = ~dark_p & padded_full
     for step, starts in ((1, pattern_starts), (width, padded_full)):
-        for pattern in _FINDER_LIKE:
-            match = starts
-            for k, bit in enumerate(pattern):
-                match &= (dark_p if bit == "1" else light_p) >> (k * step)
-            score += 40 * match.bit_count()
+        # 1011101 with 4 light modules before or after: the shared core, then either side
+        core = (dark_p & (light_p >> step) & (dark_p >> 2 * step) & (dark_p >> 3 * step) & (dark_p >> 4 * step)
+                & (light_p >> 5 * step) & (dark_p >> 6 * step))
+        four_light = light_p & (light_p >> step) & (light_p >> 2 * step) & (light_p >> 3 * step)
+        after = core & (four_light >> 7 * step) & starts
+        before = (four_light & (core >> 4 * step)) & starts
+        score += 40 * (after.bit_count() + before.bit_count())
     dark = value.bit_count()
     total = size * size
     return score + 10 * (abs(dark * 20 - total * 10) // total)
@@ -423,6 +433,7 @@ class _Layout:
             bits = _format_bits(mask)
             self.formats.append(sum(1 << (y * size + x) for x, y, i in cells if bits >> i & 1))
         self.row_mask = (1 << size) - 1
+        self.padded = None  # the per-mask values in the padded layout of the penalty rules, made on first use
 
     def symbol(self, codewords: bytes) -> int:
         value = self.base
@@ -432,6 +443,22 @@ class _Layout:
 
     def masked_value(self, symbol: int, mask: int) -> int:
         return ((symbol ^ self.flips[mask]) & ~self.format_area) | self.formats[mask]
+
+    def best_mask(self, symbol: int) -> int:
+        """The masked symbol with the lowest penalty (the first on a tie), as ISO/IEC 18004 chooses."""
+        if self.padded is None:
+            size = self.size
+            self.padded = ([_pad(f, size) for f in self.flips], ~_pad(self.format_area, size),
+                           [_pad(f, size) for f in self.formats])
+        flips, keep, formats = self.padded
+        symbol_p = _pad(symbol, self.size)
+        best = None
+        for mask in range(8):
+            value = self.masked_value(symbol, mask)
+            score = _penalty_value(value, self.size, ((symbol_p ^ flips[mask]) & keep) | formats[mask])
+            if best is None or score < best[0]:
+                best = (score, value)
+        return best[1]
 
     def rows(self, value: int) -> list[int]:
         size, row_mask = self.size, self.row_mask
@@ -455,13 +482,7 @@ def qr_rows(text: str, mask: int | None = None) -> tuple[list[int], int]:
     symbol = layout.symbol(codewords)
     if mask is not None:
         return layout.masked(symbol, mask), layout.size
-    best = None
-    for candidate in range(8):
-        value = layout.masked_value(symbol, candidate)
-        score = _penalty_value(value, layout.size)
-        if best is None or score < best[0]:
-            best = (score, value)
-    return layout.rows(best[1]), layout.size
+    return layout.rows(layout.best_mask(symbol)), layout.size
 
 
 def qr_matrix(text: str, mask: int | None = None) -> list[list[bool]]:
