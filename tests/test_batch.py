@@ -14,6 +14,8 @@ import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matter_factory_data import batch, onboarding, spake2p
 from matter_factory_data.inspect import inspect_bytes
@@ -287,3 +289,14 @@ def test_discriminators_beyond_4096_are_spread_evenly():
         counts[d] = counts.get(d, 0) + 1
     assert len(counts) == 4096 and set(counts.values()) == {2, 3}
     assert len({batch.passcode_of(i) for i in range(10000)}) == 10000
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.lists(st.text(alphabet='ab 1-_./:=+,"\r\n', max_size=6), min_size=1, max_size=5),
+                     min_size=1, max_size=4), end=st.sampled_from(["\n", "\r\n"]))
+def test_csv_text_is_what_the_csv_module_writes(rows, end):
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator=end).writerows(rows)
+    assert batch.csv_text(rows, end) == buf.getvalue()

@@ -36,9 +36,9 @@ CALENDARS = ["Buddhist", "Chinese", "Coptic", "Ethiopian", "Gregorian", "Hebrew"
 
 
 def _csv_text(rows: list[list[str]], crlf: bool) -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n" if crlf else "\n").writerows(rows)
-    return buf.getvalue().encode()
+    from .batch import csv_text
+
+    return csv_text(rows, "\r\n" if crlf else "\n").encode()
 
 
 def manual_code_text(code: str) -> str:
