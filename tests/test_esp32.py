@@ -276,6 +276,12 @@ def test_paa_mode_generates_a_pai_and_keeps_no_pai_key(tmp_path):
           "-cn", "Acme")
     files = glob.glob(str(tmp_path / "out" / "**" / "*"), recursive=True)
     assert not [f for f in files if "pai_key" in os.path.basename(f).lower()]
+    staging = tmp_path / "out" / "fff1_8000" / "staging"
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    pem = x509.load_pem_x509_certificate((staging / "pai_cert.pem").read_bytes())
+    assert pem.public_bytes(Encoding.DER) == (staging / "pai_cert.der").read_bytes()
     pai = attestation.load_cert(open(tmp_path / "out" / "fff1_8000" / "staging" / "pai_cert.der", "rb").read(), "pai")
     assert pai.subject.get("2.5.4.3") == ["Acme PAI 00"] and attestation.matter_ids(pai) == (0xFFF1, 0x8000)
     paa = attestation.load_cert(open(os.path.join(TEST, "Chip-Test-PAA-FFF1-Cert.der"), "rb").read(), "paa")

@@ -192,6 +192,8 @@ def run(args, report) -> dict:
     os.makedirs(staging, exist_ok=True)
     if ctx["pai_der"] is not None:
         write_atomic(os.path.join(staging, "pai_cert.der"), ctx["pai_der"])
+    if ctx["mode"] == "paa":  # the generated PAI, as the reference leaves it (but not its key: see the README)
+        write_atomic(os.path.join(staging, "pai_cert.pem"), _pem("CERTIFICATE", ctx["pai_der"]))
     if not os.path.exists(journal_path):
         fd = os.open(journal_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
