@@ -319,7 +319,7 @@ def _public_point(scalar: int) -> bytes:
     return b"\x04" + n.x.to_bytes(32, "big") + n.y.to_bytes(32, "big")
 
 
-def _write(dir_fd: int, name: str, data: bytes, secret: bool) -> None:
+def write_new(dir_fd: int, name: str, data: bytes, secret: bool) -> None:
     """Create ``name`` in the directory ``dir_fd`` (it must not exist) holding ``data``."""
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644, dir_fd=dir_fd)
     try:
@@ -379,23 +379,23 @@ def make_device(index: int, row: dict) -> str:
         os.mkdir(serial, 0o755, dir_fd=staging)
     d = os.open(serial, os.O_RDONLY | os.O_DIRECTORY, dir_fd=staging)
     try:
-        _write(d, "factory_data.json", json.dumps(doc).encode("ascii"), True)
+        write_new(d, "factory_data.json", json.dumps(doc).encode("ascii"), True)
         if w["format"] == "nxp":
-            _write(d, "factory_data.bin", _nxp_image(fd, passcode, w["cd_der"]), True)
+            write_new(d, "factory_data.bin", _nxp_image(fd, passcode, w["cd_der"]), True)
         elif w["format"] == "esp32":
-            _write(d, "partition.bin", _esp32_image(fd, dac_point, w["cd_der"]), True)
+            write_new(d, "partition.bin", _esp32_image(fd, dac_point, w["cd_der"]), True)
         else:
             image = nrfconnect.image_bytes(nrfconnect.encode_cbor(doc))
             if len(image) > w["size"]:
                 raise InvalidInput(f"device {serial}",
                                    f"factory data needs {len(image)} bytes, the partition holds {w['size']}")
-            _write(d, "factory_data.hex", nrfconnect.to_intel_hex(image, w["offset"]), True)
-            _write(d, "factory_data.bin", image, True)
-        _write(d, "onboarding.txt", onboarding.onboarding_text(manual, qr).encode("ascii"), True)
+            write_new(d, "factory_data.hex", nrfconnect.to_intel_hex(image, w["offset"]), True)
+            write_new(d, "factory_data.bin", image, True)
+        write_new(d, "onboarding.txt", onboarding.onboarding_text(manual, qr).encode("ascii"), True)
         if w["png"]:
-            _write(d, "onboarding.png", w["qr_png"](qr, mask=w["qr_mask"]), True)
-        _write(d, "DAC_cert.der", dac_der, False)
-        _write(d, "DAC_key.der", w["key_der"](int.from_bytes(dac_key, "big"), dac_point), True)
+            write_new(d, "onboarding.png", w["qr_png"](qr, mask=w["qr_mask"]), True)
+        write_new(d, "DAC_cert.der", dac_der, False)
+        write_new(d, "DAC_key.der", w["key_der"](int.from_bytes(dac_key, "big"), dac_point), True)
     finally:
         os.close(d)
     try:
@@ -544,8 +544,9 @@ def _write_state(path: str, state: dict) -> None:
     write_atomic(path, (json.dumps(state, indent=1, sort_keys=True) + "\n").encode(), secret=True)
 
 
-def _recover_manifest(path: str) -> int:
-    """Rows already recorded; a torn last line (power loss mid-append) is cut off."""
+def complete_lines(path: str) -> int:
+    """The complete lines of an append-only record file; a torn last line (power loss mid-append) is cut
+    off."""
     with open(path, "rb+") as f:
         data = f.read()
         keep = data.rfind(b"\n") + 1
@@ -553,8 +554,12 @@ def _recover_manifest(path: str) -> int:
             f.truncate(keep)
             f.flush()
             os.fsync(f.fileno())
-        lines = data[:keep].count(b"\n")
-    return max(0, lines - 1)
+    return data[:keep].count(b"\n")
+
+
+def _recover_manifest(path: str) -> int:
+    """Rows already recorded (the header line is not a row)."""
+    return max(0, complete_lines(path) - 1)
 
 
 class Progress:

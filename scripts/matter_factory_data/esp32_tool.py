@@ -197,7 +197,7 @@ def run(args, report) -> dict:
     if not os.path.exists(journal_path):
         fd = os.open(journal_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
-    done = _journal_rows(journal_path)
+    done = batch.complete_lines(journal_path)
     device_staging = os.path.join(out_root, DEVICE_STAGING)
     if os.path.isdir(device_staging):
         shutil.rmtree(device_staging)
@@ -255,17 +255,6 @@ def _read_json(path: str) -> dict | None:
         return None
     except (OSError, ValueError) as e:
         raise OperationFailed(f"cannot read {path}: {e}") from None
-
-
-def _journal_rows(path: str) -> int:
-    """Devices already recorded; a torn last line (power loss mid-append) is cut off."""
-    with open(path, "rb+") as f:
-        data = f.read()
-        keep = data.rfind(b"\n") + 1
-        if keep != len(data):
-            f.truncate(keep)
-            os.fsync(f.fileno())
-    return data[:keep].count(b"\n")
 
 
 def _plan(args, report) -> tuple[dict, dict]:
@@ -546,6 +535,8 @@ def _values_for(index: int) -> dict:
 def _make_device(index: int) -> str:
     import json
 
+    from .batch import write_new
+
     w, args = _W, _W["args"]
     vid, pid = args.vendor_id, args.product_id
     out_root = w["out_root"]
@@ -638,27 +629,27 @@ def _make_device(index: int) -> str:
                     image = _encrypted_partition(namespaces, args.size, nvs_key)
                     keys_part = nvs_key + struct.pack("<I", zlib.crc32(nvs_key, 0xFFFFFFFF) & 0xFFFFFFFF)
                     keys_part += b"\xff" * (4096 - len(keys_part))
-                    _write_at(d, f"{dev_uuid}-keys-partition.bin", keys_part, True)
+                    write_new(d, f"{dev_uuid}-keys-partition.bin", keys_part, True)
                 else:
                     image = esp32.partition(namespaces, args.size)
-                _write_at(d, f"{dev_uuid}-partition.bin", image, True)
+                write_new(d, f"{dev_uuid}-partition.bin", image, True)
             if secure_bin is not None:
-                _write_at(d, f"{dev_uuid}_esp_secure_cert.bin", secure_bin, True)
+                write_new(d, f"{dev_uuid}_esp_secure_cert.bin", secure_bin, True)
             for name, (data, secret) in files.items():
-                _write_at(di, name, data, secret)
-            _write_at(di, "partition.csv", _partition_csv(namespaces, paths), True)
+                write_new(di, name, data, secret)
+            write_new(di, "partition.csv", _partition_csv(namespaces, paths), True)
             qr = manual = ""
             if not args.enable_dynamic_passcode:
                 payload = onboarding.SetupPayload(vid, pid, disc, passcode, flow=args.commissioning_flow,
                                                   rendezvous=args.discovery_mode)
                 qr, manual = onboarding.qr_code(payload), onboarding.manual_code(payload)
-                _write_at(d, f"{dev_uuid}-onb_codes.csv",
+                write_new(d, f"{dev_uuid}-onb_codes.csv",
                           _csv_text([["qrcode", "manualcode", "discriminator", "passcode"],
                                      [qr, manual_code_text(manual), str(disc), str(passcode)]], False), True)
                 from .qrimage import qr_png
 
                 # the mask the penalty rules choose, as the reference's QR library does: the same pixels
-                _write_at(d, f"{dev_uuid}-qrcode.png", qr_png(qr, scale=6), True)
+                write_new(d, f"{dev_uuid}-qrcode.png", qr_png(qr, scale=6), True)
         finally:
             os.close(di)
     finally:
@@ -695,16 +686,6 @@ def _layout(namespaces, schema) -> dict:
             else:
                 config_rows.append([k, "data", "hex2bin" if isinstance(v, bytes) else e])
     return {"header": [k for k, _, _ in flat], "config": config_rows}
-
-
-def _write_at(dir_fd: int, name: str, data: bytes, secret: bool = False) -> None:
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644, dir_fd=dir_fd)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
 
 
 def _pem(label: str, der: bytes) -> bytes:
