@@ -727,10 +727,14 @@ def run(spec: Spec, args, report) -> dict:
     if os.path.isdir(staging):
         shutil.rmtree(staging)
     os.mkdir(staging, 0o700)
-    for i in range(done, spec.count):  # devices written but not yet recorded are made again, identically
-        path = os.path.join(batch_dir, _serial_of(spec, i, rows))
-        if os.path.lexists(path):
-            shutil.rmtree(path)
+    # devices written but not yet recorded are made again, identically (one directory listing, not a probe
+    # per device: a fresh batch has nothing to remove)
+    present = {name for name in os.listdir(batch_dir) if not name.startswith(".") and name not in (MANIFEST, "CD.der")}
+    if present:
+        for i in range(done, spec.count):
+            name = _serial_of(spec, i, rows)
+            if name in present:
+                shutil.rmtree(os.path.join(batch_dir, name))
     if cd_der is not None:
         from .fileio import write_atomic
 

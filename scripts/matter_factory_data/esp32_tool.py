@@ -162,6 +162,7 @@ def run(args, report) -> dict:
     if state is not None and state.get("fingerprint") != fingerprint:
         raise OperationFailed(f"{out_root} holds an unfinished run with other options: run that command again to "
                               f"finish it, or delete {state_path} to abandon it")
+    fresh = state is None
     if state is None:
         state = {"fingerprint": fingerprint, "key": secrets.token_bytes(32).hex(),
                  "started": datetime.datetime.now().isoformat(),
@@ -202,10 +203,12 @@ def run(args, report) -> dict:
     if os.path.isdir(device_staging):
         shutil.rmtree(device_staging)
     os.mkdir(device_staging, 0o700)
-    for i in range(done, count):  # devices written but not yet recorded are made again, identically
-        leftover = os.path.join(out_root, device_uuid(keyed, i, ctx))
-        if os.path.lexists(leftover):
-            shutil.rmtree(leftover)
+    if not fresh:  # devices written but not yet recorded are made again, identically
+        present = set(os.listdir(out_root))
+        for i in range(done, count):
+            name = device_uuid(keyed, i, ctx)
+            if name in present:
+                shutil.rmtree(os.path.join(out_root, name))
 
     jobs = max(1, getattr(args, "jobs", None) or os.cpu_count() or 1)
     chunk = max(1, min(16, (count - done) // (jobs * 8) or 1))
