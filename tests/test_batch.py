@@ -300,3 +300,26 @@ def test_csv_text_is_what_the_csv_module_writes(rows, end):
     buf = io.StringIO()
     csv.writer(buf, lineterminator=end).writerows(rows)
     assert batch.csv_text(rows, end) == buf.getvalue()
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_finishes(tmp_path):
+    """SIGINT to the whole process group (what Ctrl-C sends): one line, exit 130, no worker tracebacks; the
+    finished devices are kept and the same command completes the batch."""
+    args = ["--count", "400", *COMMON, "--jobs", "2", "--no_png", "--out", str(tmp_path / "o")]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = SCRIPTS
+    proc = subprocess.Popen([sys.executable, "-m", "matter_factory_data", "batch", *args], env=env,
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bd = tmp_path / "o" / "fff1_8000"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not (bd.exists() and device_dirs(bd)):
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["matter-factory-data batch: interrupted; the devices finished so far are kept: "
+                                        "run the same command again to finish the batch"]
+    r = run_script("batch", *args)
+    assert r.code == 0, r.stderr
+    rows = manifest(bd)
+    assert len(rows) == 400 and device_dirs(bd) == sorted(r["serial"] for r in rows)

@@ -490,7 +490,7 @@ def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None
     import multiprocessing
 
     mp = multiprocessing.get_context("fork")
-    with mp.Pool(jobs, initializer=init, initargs=(ctx,)) as pool:
+    with mp.Pool(jobs, initializer=_pool_worker_init, initargs=(init, ctx)) as pool:
         window: collections.deque = collections.deque()
         for c in itertools.chain(first, source):
             window.append(pool.apply_async(work, (c,)))
@@ -502,6 +502,15 @@ def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None
                 window.append(pool.apply_async(work, (c,)))
                 break
             consume(result)
+
+
+def _pool_worker_init(init, ctx) -> None:
+    """Ctrl-C reaches the whole process group: the workers leave it to this process, which stops the pool
+    (finished devices stay recorded; the same command finishes the job)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init(ctx)
 
 
 def _serial_of(spec: Spec, index: int, rows: list | None) -> str:

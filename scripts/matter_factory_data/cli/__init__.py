@@ -46,7 +46,8 @@ def run(module_name: str, argv: list[str], prog: str) -> int:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; nothing was written", file=sys.stderr)
+        message = getattr(module, "INTERRUPTED", "interrupted; nothing was written")
+        print(f"{prog}: {message}", file=sys.stderr)
         return 130
 
 

@@ -34,6 +34,8 @@ and qr_code empty: all three reveal the passcode).
 """
 
 
+INTERRUPTED = "interrupted; the devices finished so far are kept: run the same command again to finish the batch"
+
 def main(argv: list[str], prog: str) -> int:
     from .. import batch
     from ..errors import InvalidInput

@@ -32,6 +32,8 @@ examples (Espressif's production guide):
 """
 
 
+INTERRUPTED = "interrupted; the devices finished so far are kept: run the same command again to finish the run"
+
 def build_parser(prog: str) -> ArgumentParser:
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG, dual_spelling=False)
     g = p.add_argument_group("general")
