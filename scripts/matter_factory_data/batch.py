@@ -537,7 +537,8 @@ def sync_filesystem(path: str) -> None:
     os.sync()
 
 
-def _read_state(path: str) -> dict | None:
+def read_state(path: str) -> dict | None:
+    """A run's state file (JSON), or None when there is none."""
     try:
         with open(path) as f:
             return json.load(f)
@@ -698,7 +699,7 @@ def run(spec: Spec, args, report) -> dict:
     state_path = os.path.join(batch_dir, STATE_FILE)
     manifest_path = os.path.join(batch_dir, MANIFEST)
     fingerprint = spec.fingerprint(pai_der, csv_digest, args.dac_dir, args.seed)
-    state = _read_state(state_path)
+    state = read_state(state_path)
     if state is not None and state.get("fingerprint") != fingerprint:
         if not args.overwrite:
             raise OperationFailed(f"{batch_dir} holds a different batch; use --overwrite to replace it "

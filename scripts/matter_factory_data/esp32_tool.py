@@ -158,7 +158,7 @@ def run(args, report) -> dict:
     state_path = os.path.join(out_root, STATE)
     journal_path = os.path.join(out_root, JOURNAL)
     fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-    state = _read_json(state_path)
+    state = batch.read_state(state_path)
     if state is not None and state.get("fingerprint") != fingerprint:
         raise OperationFailed(f"{out_root} holds an unfinished run with other options: run that command again to "
                               f"finish it, or delete {state_path} to abandon it")
@@ -246,18 +246,6 @@ def run(args, report) -> dict:
     os.remove(journal_path)
     batch.sync_filesystem(out_root)
     return {"summary": summary, "devices": count, "new": count - done}
-
-
-def _read_json(path: str) -> dict | None:
-    import json
-
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        raise OperationFailed(f"cannot read {path}: {e}") from None
 
 
 def _plan(args, report) -> tuple[dict, dict]:
@@ -494,6 +482,12 @@ def _worker_init(ctx: dict) -> None:
         _W["template"] = attestation.DacTemplate(ctx["pai_der"], key, args.vendor_id, args.product_id, "-",
                                                  not_before, not_after)
     _W["staging_fd"] = os.open(os.path.join(ctx["out_root"], DEVICE_STAGING), os.O_RDONLY | os.O_DIRECTORY)
+    import json
+
+    from .formats import esp_secure_cert
+    from .qrimage import qr_png
+
+    _W["helpers"] = (json.dumps, batch.write_new, qr_png, esp_secure_cert.partition)
 
 
 def _worker_close() -> None:
@@ -536,11 +530,8 @@ def _values_for(index: int) -> dict:
 
 
 def _make_device(index: int) -> str:
-    import json
-
-    from .batch import write_new
-
     w, args = _W, _W["args"]
+    to_json, write_new, qr_png, secure_cert_partition = w["helpers"]
     vid, pid = args.vendor_id, args.product_id
     out_root = w["out_root"]
     dev_uuid = device_uuid(w["keyed"], index, w)
@@ -585,14 +576,12 @@ def _make_device(index: int) -> str:
                       "DAC_public_key.bin": (point, False), "PAI_cert.der": (w["pai_der"], False)})
         cn_row = [(_subject_cn(dac_der) if w["fixed_dac"] is not None else dev_uuid) or dev_uuid, dac_pem.decode()]
         if secure:
-            from .formats import esp_secure_cert
-
             commissionable = None
             if in_secure:
                 commissionable = dict(discriminator=disc, verifier=verifier, salt=salt,
                                       iteration_count=args.iteration_count, rd_uid=rd_uid,
                                       random1=r["random"][0], random2=r["random"][1])
-            secure_bin = esp_secure_cert.partition(dac_der, w["pai_der"], key_der, efuse_key_id=w["efuse_key_id"],
+            secure_bin = secure_cert_partition(dac_der, w["pai_der"], key_der, efuse_key_id=w["efuse_key_id"],
                                                    commissionable=commissionable)
     # user --csv keys: chip-factory ones in place or appended, other namespaces after
     entries = esp32.chip_factory_entries(values)
@@ -649,8 +638,6 @@ def _make_device(index: int) -> str:
                 write_new(d, f"{dev_uuid}-onb_codes.csv",
                           _csv_text([["qrcode", "manualcode", "discriminator", "passcode"],
                                      [qr, manual_code_text(manual), str(disc), str(passcode)]], False), True)
-                from .qrimage import qr_png
-
                 # the mask the penalty rules choose, as the reference's QR library does: the same pixels
                 write_new(d, f"{dev_uuid}-qrcode.png", qr_png(qr, scale=6), True)
         finally:
@@ -670,7 +657,7 @@ def _make_device(index: int) -> str:
     line = {"m": master_row, "p": pin_row, "s": summary_row, "c": cn_row}
     if index == 0:
         line["layout"] = _layout(namespaces, w["schema"])
-    return json.dumps(line) + "\n"
+    return to_json(line) + "\n"
 
 
 def _layout(namespaces, schema) -> dict:

@@ -297,7 +297,7 @@ def inspect_esp32(data: bytes, path: str, keys_partition: bytes | None = None) -
     the ``chip-factory`` keys the way the ESP32 factory data provider reads them."""
     import base64
 
-    from . import attestation, spake2p
+    from . import attestation
     from .formats import esp32
 
     ins = Inspection(path=path, kind="bin", fmt="esp32")
@@ -317,20 +317,11 @@ def inspect_esp32(data: bytes, path: str, keys_partition: bytes | None = None) -
         return ins
     ins.doc = {k: ("hex:" + v.hex() if isinstance(v, bytes) else v) for k, v in cf.items()}
     try:
-        salt = base64.b64decode(cf["salt"], validate=True) if "salt" in cf else None
-        if salt is not None:
-            spake2p.check_salt(salt, "salt")
-        if "iteration-count" in cf:
-            spake2p.check_iterations(cf["iteration-count"], "iteration-count")
-        if "verifier" in cf:
-            spake2p.check_verifier_format(base64.b64decode(cf["verifier"], validate=True), "verifier")
-        if cf.get("discriminator", 0) > 0xFFF:
-            err(f"discriminator: {cf['discriminator']} does not fit 12 bits")
+        _check_esp32_commissionable(
+            {**cf, **{k: base64.b64decode(cf[k], validate=True) for k in ("salt", "verifier") if k in cf}}, err)
         for key in ("vendor-id", "product-id", "hardware-ver"):
             if key in cf and not 0 <= cf[key] <= 0xFFFF:
                 err(f"{key}: {cf[key]} does not fit 16 bits")
-        if "rd-id-uid" in cf and len(cf["rd-id-uid"]) < 16:
-            err(f"rd-id-uid: {len(cf['rd-id-uid'])} bytes, at least 16 are needed")
         if "dac-cert" in cf and "pai-cert" in cf:
             dac = attestation.load_cert(cf["dac-cert"], "dac-cert")
             pai = attestation.load_cert(cf["pai-cert"], "pai-cert")
@@ -357,7 +348,7 @@ def inspect_esp32(data: bytes, path: str, keys_partition: bytes | None = None) -
 def inspect_esp_secure_cert(data: bytes, path: str) -> Inspection:
     """Read an esp_secure_cert partition: list its TLV records, check the DAC against the PAI and the DAC key,
     and the commissionable data's form when present."""
-    from . import attestation, spake2p
+    from . import attestation
     from .der import ec_private_scalar
     from .formats import esp_secure_cert as sc
 
@@ -387,16 +378,24 @@ def inspect_esp_secure_cert(data: bytes, path: str) -> Inspection:
             result = attestation.check_chain(dac, pai, None, scalar, vid, pid)
             ins.errors += result.errors
             ins.warnings += result.deviations + result.notes
-        if "salt" in values:
-            spake2p.check_salt(values["salt"], "salt")
-        if "iteration-count" in values:
-            spake2p.check_iterations(values["iteration-count"], "iteration-count")
-        if "verifier" in values:
-            spake2p.check_verifier_format(values["verifier"], "verifier")
-        if isinstance(values.get("discriminator"), int) and values["discriminator"] > 0xFFF:
-            err(f"discriminator: {values['discriminator']} does not fit 12 bits")
-        if "rd-id-uid" in values and len(values["rd-id-uid"]) < 16:
-            err(f"rd-id-uid: {len(values['rd-id-uid'])} bytes, at least 16 are needed")
+        _check_esp32_commissionable(values, err)
     except (FactoryDataError, ValueError) as e:
         err(str(e))
     return ins
+
+
+def _check_esp32_commissionable(values: dict, err) -> None:
+    """The commissionable data and rotating device ID unique ID as the ESP32 providers read them (NVS or
+    esp_secure_cert names; salt and verifier as raw bytes). Form errors raise, range errors are reported."""
+    from . import spake2p
+
+    if "salt" in values:
+        spake2p.check_salt(values["salt"], "salt")
+    if "iteration-count" in values:
+        spake2p.check_iterations(values["iteration-count"], "iteration-count")
+    if "verifier" in values:
+        spake2p.check_verifier_format(values["verifier"], "verifier")
+    if isinstance(values.get("discriminator"), int) and values["discriminator"] > 0xFFF:
+        err(f"discriminator: {values['discriminator']} does not fit 12 bits")
+    if "rd-id-uid" in values and len(values["rd-id-uid"]) < 16:
+        err(f"rd-id-uid: {len(values['rd-id-uid'])} bytes, at least 16 are needed")
