@@ -323,3 +323,53 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_finishes(tmp_path):
     assert r.code == 0, r.stderr
     rows = manifest(bd)
     assert len(rows) == 400 and device_dirs(bd) == sorted(r["serial"] for r in rows)
+
+
+# ---------------------------------------------------------------- the engine (forked workers, ordered results)
+
+
+def _double(chunk):
+    time.sleep(0.002 * (chunk[0] % 3))  # uneven work: later chunks may finish first
+    return [2 * x for x in chunk]
+
+
+def _fail_at_7(chunk):
+    if 7 in chunk:
+        raise batch.InvalidInput("device 7", "does not fit")
+    return chunk
+
+
+def _die_at_5(chunk):
+    if 5 in chunk:
+        os._exit(3)
+    return chunk
+
+
+@pytest.mark.parametrize("jobs,count", [(2, 2), (2, 3), (3, 10), (4, 3), (2, 41)])
+def test_engine_hands_results_over_in_chunk_order(jobs, count):
+    seen, inits = [], []
+    batch.run_ordered(inits.append, "ctx", _double, ([i] for i in range(count)), jobs, seen.append)
+    assert seen == [[2 * i] for i in range(count)]
+    assert inits == []  # init ran in the workers, not here
+
+
+def test_engine_reraises_a_worker_error_with_its_field():
+    seen = []
+    with pytest.raises(batch.InvalidInput) as e:
+        batch.run_ordered(lambda ctx: None, None, _fail_at_7, ([i] for i in range(20)), 2, seen.append)
+    assert (e.value.field, e.value.rule) == ("device 7", "does not fit")
+    assert seen == [[i] for i in range(7)]  # everything before the failing chunk was handed over
+
+
+def test_engine_reports_a_dead_worker():
+    seen = []
+    with pytest.raises(batch.OperationFailed, match="a batch worker process died"):
+        batch.run_ordered(lambda ctx: None, None, _die_at_5, ([i] for i in range(20)), 2, seen.append)
+    assert seen == [[i] for i in range(5)]
+
+
+def test_engine_runs_in_process_with_one_job():
+    seen, inits, closed = [], [], []
+    batch.run_ordered(inits.append, "ctx", _double, ([i] for i in range(5)), 1, seen.append,
+                      close=lambda: closed.append(1))
+    assert seen == [[2 * i] for i in range(5)] and inits == ["ctx"] and closed == [1]

@@ -470,10 +470,14 @@ def _run_chunk(chunk: list[tuple[int, dict]]) -> list[str]:
 
 def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None:
     """The batch engine: ``work(chunk)`` for every chunk, in ``jobs`` forked worker processes (each set up
-    once with ``init(ctx)``), results handed to ``consume`` in chunk order whatever the scheduling. At most
-    4 chunks per worker are in flight, so memory does not grow with the number of chunks. With one job (or
-    one chunk) everything runs in this process and ``close`` undoes ``init`` afterwards."""
-    import collections
+    once with ``init(ctx)``), results handed to ``consume`` in chunk order whatever the timing.
+
+    Worker k takes chunks k, k + jobs, k + 2 jobs, ... (the work per device is uniform, so the workers finish
+    together) and sends each result down its own pipe; this process reads the pipes in turn. A pipe holds
+    only a few results, so a worker that gets ahead waits and memory does not grow with the number of
+    chunks. Worker exceptions are raised here; a worker that dies, or Ctrl-C (which the workers ignore),
+    stops them all. With one job (or one chunk) everything runs in this process and ``close`` undoes
+    ``init`` afterwards."""
     import itertools
 
     source = iter(chunks)
@@ -487,30 +491,102 @@ def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None
             if close is not None:
                 close()
         return
-    import multiprocessing
-
-    mp = multiprocessing.get_context("fork")
-    with mp.Pool(jobs, initializer=_pool_worker_init, initargs=(init, ctx)) as pool:
-        window: collections.deque = collections.deque()
-        for c in itertools.chain(first, source):
-            window.append(pool.apply_async(work, (c,)))
-            if len(window) >= jobs * 4:
+    every = itertools.chain(first, source)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    readers, pids = [], []
+    try:
+        for k in range(jobs):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the worker
+                os.close(r)
+                for f in readers:
+                    f.close()
+                _worker_main(init, ctx, work, every, k, jobs, w)
+            os.close(w)
+            pids.append(pid)
+            readers.append(open(r, "rb"))
+        for c in itertools.count():
+            ok, value = _read_message(readers[c % jobs])
+            if ok is None:  # the worker had no chunk c: every chunk is done
                 break
-        while window:
-            result = window.popleft().get()
-            for c in source:
-                window.append(pool.apply_async(work, (c,)))
-                break
-            consume(result)
+            if not ok:
+                raise value[0] from _RemoteError(value[1])
+            consume(value)
+        for j in range(1, jobs):  # the other workers have no later chunk either
+            if _read_message(readers[(c + j) % jobs])[0] is not None:
+                raise OperationFailed("batch worker sent results out of turn")
+    except BaseException:
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        raise
+    finally:
+        for f in readers:
+            f.close()
+        for pid in pids:
+            os.waitpid(pid, 0)
 
 
-def _pool_worker_init(init, ctx) -> None:
-    """Ctrl-C reaches the whole process group: the workers leave it to this process, which stops the pool
-    (finished devices stay recorded; the same command finishes the job)."""
+class _RemoteError(Exception):
+    """The traceback of an exception raised in a batch worker."""
+
+
+def _worker_main(init, ctx, work, chunks, k: int, jobs: int, fd: int) -> None:
+    """A forked worker: set up, do every jobs-th chunk starting at k, send each result, then an end
+    marker; never returns (the parent's cleanup handlers must not run here)."""
+    import pickle
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    init(ctx)
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the parent handles it
+        try:
+            init(ctx)
+            for c, chunk in enumerate(chunks):
+                if c % jobs == k:
+                    _send(fd, (True, work(chunk)))
+            _send(fd, (None, None))
+        except BrokenPipeError:
+            code = 1
+        except BaseException as e:  # noqa: BLE001 (handed to the parent)
+            import traceback
+
+            code = 1
+            try:
+                pickle.loads(pickle.dumps(e))
+            except Exception:  # noqa: BLE001
+                e = OperationFailed(f"batch worker: {type(e).__name__}: {e}")
+            _send(fd, (False, (e, traceback.format_exc())))
+    except BaseException:  # noqa: BLE001 (nothing more can be reported)
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _send(fd: int, message) -> None:
+    import pickle
+
+    data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    view = memoryview(len(data).to_bytes(4, "little") + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_message(f):
+    import pickle
+
+    head = f.read(4)
+    if len(head) == 4:
+        n = int.from_bytes(head, "little")
+        data = f.read(n)
+        if len(data) == n:
+            return pickle.loads(data)
+    raise OperationFailed("a batch worker process died (killed, or out of memory); run the same command again "
+                          "to finish the batch")
 
 
 def _serial_of(spec: Spec, index: int, rows: list | None) -> str:

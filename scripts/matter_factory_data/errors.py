@@ -32,6 +32,9 @@ class InvalidInput(FactoryDataError):
         self.rule = rule
         super().__init__(f"{field}: {rule}" if field else rule)
 
+    def __reduce__(self):  # raised in batch workers and re-raised in the parent
+        return type(self), (self.field, self.rule)
+
 
 class OperationFailed(FactoryDataError):
     """An operation failed or was refused (I/O, existing output, missing dependency). Exit 1."""
