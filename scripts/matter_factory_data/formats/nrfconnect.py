@@ -14,7 +14,9 @@ Decoding applies the device parser's rules (FactoryDataParser.c): see ``parse_pa
 from __future__ import annotations
 
 import io
+import json
 import struct
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from ..errors import InvalidInput
@@ -132,6 +134,70 @@ def check_size(cbor: bytes, size: int) -> None:
         )
 
 
+class DocTemplate:
+    """The JSON text and the partition image of many documents that differ only in the ``varying`` fields
+    (a batch's devices): the other fields are encoded once, for the first document, and each document then
+    encodes only its own values. The bytes are those of ``json.dumps(fd.to_doc())`` and
+    ``image_bytes(encode_cbor(fd.to_doc()))`` (a test compares them). Every field outside ``varying`` must
+    equal the first document's; models with user-typed hex text, extra keys or their own key order take the
+    general path."""
+
+    def __init__(self, varying):
+        self.varying = frozenset(varying)
+        self._plans: dict = {}
+
+    def render(self, fd) -> tuple[bytes, bytes]:
+        """(JSON text, partition image) of ``fd``."""
+        if fd.extra or fd.order or fd.hex_text:
+            doc = fd.to_doc()
+            return json.dumps(doc).encode("ascii"), image_bytes(encode_cbor(doc))
+        shape = tuple(sorted(n for n in self.varying if getattr(fd, n) not in (None, "", b"")))
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = self._plans[shape] = self._plan(fd.to_doc())
+        steps, json_tail, cbor_tail = plan
+        js: list = []
+        cb: list = []
+        for json_head, cbor_head, name, kind in steps:
+            value = getattr(fd, name)
+            if kind == "bytes":
+                js += (json_head, '"hex:', value.hex(), '"')
+                cb += (cbor_head, _head(2, len(value)), value)
+            elif kind == "uint":
+                js += (json_head, str(value))
+                cb += (cbor_head, _head(0, value))
+            elif kind == "text" and not value.startswith(HEX_PREFIX):
+                raw = value.encode("utf-8")
+                js += (json_head, encode_basestring_ascii(value))
+                cb += (cbor_head, _head(2, len(raw)), raw)
+            else:
+                js += (json_head, json.dumps(value))
+                cb += (cbor_head, encode_cbor({name: value})[1 + len(_key_bytes(name)):])
+        js.append(json_tail)
+        cb.append(cbor_tail)
+        return "".join(js).encode("ascii"), b"".join(cb)
+
+    def _plan(self, doc: dict) -> tuple:
+        steps = []
+        json_text, cbor = "{", bytearray(_head(5, len(doc)))
+        for i, (key, value) in enumerate(doc.items()):
+            sep = ", " if i else ""
+            if key in self.varying:
+                steps.append((json_text + sep + json.dumps(key) + ": ", bytes(cbor) + _key_bytes(key), key,
+                              FIELD_SPECS[key].kind))
+                json_text, cbor = "", bytearray()
+            else:
+                json_text += sep + json.dumps({key: value})[1:-1]
+                cbor += encode_cbor({key: value})[1:]
+        return steps, json_text + "}", bytes(cbor) + TERMINATOR
+
+
+def _key_bytes(key: str) -> bytes:
+    out = bytearray()
+    _encode_key(key, out)
+    return bytes(out)
+
+
 def to_intel_hex(image: bytes, offset: int) -> bytes:
     """Intel HEX text of the image at ``offset``, as intelhex's ``write_hex_file`` writes it (the reference's
     writer; a test compares the two): 16-byte data records that never cross a 64 KiB boundary, an extended
@@ -144,25 +210,36 @@ def to_intel_hex(image: bytes, offset: int) -> bytes:
     base = offset & 0xFFFF
     if not end or base + end > 0x10000:
         return _intel_hex_segments(image, offset)
-    # One 64 KiB segment (a factory data partition always is): the whole image is hex-encoded at once and
-    # every record's checksum comes from one set of big-integer lane sums.
+    # One 64 KiB segment (a factory data partition always is): every full record is laid out in one buffer
+    # (length, address, type, 16 data bytes, checksum: 21 bytes), the checksums come from one set of
+    # big-integer lane sums, and the buffer is hex-encoded at once with a line break after every record.
     full = end // 16
     parts = []
     if offset + end > 0x10000:
         parts.append(_ela_record(offset >> 16))
     if full:
         key = (base, full)
-        heads = _RECORD_HEADS.get(key)
-        if heads is None:
-            addrs = [base + 16 * k for k in range(full)]
-            heads = _RECORD_HEADS[key] = ([f":10{a:04X}00" for a in addrs], [16 + (a >> 8) + (a & 0xFF) for a in addrs])
-        starts, head_sums = heads
-        text = image[: 16 * full].hex().upper()
-        body: list = [None] * (3 * full)
-        body[0::3] = starts
-        body[1::3] = [text[i : i + 32] for i in range(0, 32 * full, 32)]
-        body[2::3] = [_CHECKSUM_EOL[-(h + d) & 0xFF] for h, d in zip(head_sums, _sums16(image[: 16 * full]))]
-        parts.append("".join(body))
+        layout = _RECORD_LAYOUTS.get(key)
+        if layout is None:
+            heads = bytearray(21 * full)
+            heads[0::21] = bytes([16]) * full
+            heads[1::21] = bytes((base + 16 * k) >> 8 for k in range(full))
+            heads[2::21] = bytes((base + 16 * k) & 0xFF for k in range(full))
+            # (0x100 - header sum) in 16-bit lanes: subtracting the data sums never borrows across lanes
+            lanes = int.from_bytes(b"".join((0x100 + (-(16 + (heads[21 * k + 1]) + heads[21 * k + 2]) & 0xFF))
+                                            .to_bytes(2, "big") for k in range(full)), "big")
+            layout = _RECORD_LAYOUTS[key] = (bytes(heads), lanes)
+            if len(_RECORD_LAYOUTS) > 64:
+                _RECORD_LAYOUTS.clear()
+        heads, lanes = layout
+        data = image[: 16 * full]
+        records = bytearray(heads)
+        for j in range(16):
+            records[4 + j :: 21] = data[j::16]
+        sums = bytearray(2 * full)
+        sums[1::2] = _sums16(data)
+        records[20::21] = (lanes - int.from_bytes(sums, "big")).to_bytes(2 * full, "big")[1::2]
+        parts.append(":" + records.hex("\n", 21).upper().replace("\n", "\n:") + "\n")
     if end % 16:
         a = base + 16 * full
         parts.append(_record(bytes((end % 16, a >> 8, a & 0xFF, 0)) + image[16 * full :]))
@@ -170,8 +247,7 @@ def to_intel_hex(image: bytes, offset: int) -> bytes:
     return "".join(parts).encode("ascii")
 
 
-_RECORD_HEADS: dict = {}
-_CHECKSUM_EOL = [f"{i:02X}\n" for i in range(256)]
+_RECORD_LAYOUTS: dict = {}
 _LANE_MASKS: dict = {}
 
 
