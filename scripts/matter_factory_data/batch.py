@@ -40,6 +40,8 @@ MANIFEST = "manifest.csv"
 SYNC_GROUP = 256
 CSV_COLUMNS = ("serial", "passcode", "discriminator", "spake2_salt", "rd_uid", "dac_cert", "dac_key")
 P256_ORDER = spake2p.P256_ORDER
+# the factory data fields that differ between a batch's devices (the others are the same for all)
+VARYING = ("sn", "dac_cert", "dac_key", "passcode", "spake2_salt", "spake2_verifier", "discriminator", "rd_uid", "user")
 PASSCODE_DOMAIN = spake2p.MAX_PASSCODE - len([p for p in spake2p.INVALID_PASSCODES if 1 <= p <= spake2p.MAX_PASSCODE])
 _INVALID_SORTED = sorted(p for p in spake2p.INVALID_PASSCODES if 1 <= p <= spake2p.MAX_PASSCODE)
 
@@ -69,17 +71,18 @@ class Keyed:
         bits = max(2, (domain - 1).bit_length())
         half = (bits + 1) // 2
         mask = (1 << half) - 1
-        key = self._round_keys.get(label)
-        if key is None:
-            key = self._round_keys[label] = self.derive(label, -1, 32)
-        blake = hashlib.blake2s
+        rounds = self._round_keys.get(label)
+        if rounds is None:  # the keyed round functions, keyed once (a copy costs less than keying again)
+            key = self.derive(label, -1, 32)
+            rounds = self._round_keys[label] = [hashlib.blake2s(digest_size=8, key=key, person=bytes([r]))
+                                                for r in range(4)]
         x = value
         while True:
             left, right = x >> half, x & mask
-            for r in range(4):
-                f = int.from_bytes(blake(right.to_bytes(8, "big"), digest_size=8, key=key, person=bytes([r])).digest(),
-                                   "big") & mask
-                left, right = right, left ^ f
+            for keyed in rounds:
+                h = keyed.copy()
+                h.update(right.to_bytes(8, "big"))
+                left, right = right, left ^ (int.from_bytes(h.digest(), "big") & mask)
             x = (left << half) | right
             if x < domain:
                 return x
@@ -270,10 +273,14 @@ def _worker_init(ctx: dict) -> None:
     from . import onboarding
     from .formats import nrfconnect
     from .model import FactoryData
-    from .qrimage import BATCH_MASK, qr_png
-
     _W["modules"] = (onboarding, nrfconnect, FactoryData)
-    _W["qr_png"], _W["qr_mask"], _W["key_der"] = qr_png, BATCH_MASK, attestation.key_der_from_scalar
+    _W["doc_template"] = nrfconnect.DocTemplate(VARYING)
+    _W["validated"] = False
+    _W["key_der"] = attestation.key_der_from_scalar
+    if ctx["png"]:
+        from .qrimage import BATCH_MASK, qr_png
+
+        _W["qr_png"], _W["qr_mask"] = qr_png, BATCH_MASK
     _W["batch_fd"] = os.open(ctx["batch_dir"], os.O_RDONLY | os.O_DIRECTORY)
     _W["staging_fd"] = os.open(os.path.join(ctx["batch_dir"], STAGING), os.O_RDONLY | os.O_DIRECTORY)
 
@@ -323,9 +330,11 @@ def write_new(dir_fd: int, name: str, data: bytes, secret: bool) -> None:
     """Create ``name`` in the directory ``dir_fd`` (it must not exist) holding ``data``."""
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644, dir_fd=dir_fd)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        written = os.write(fd, data)
+        if written < len(data):  # rare for regular files: a signal or a full disk
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(fd, view):]
     finally:
         os.close(fd)
 
@@ -366,38 +375,41 @@ def make_device(index: int, row: dict) -> str:
         spake2_verifier=verifier, discriminator=discriminator, rd_uid=rd_uid, enable_key=w["enable_key"],
         product_finish=w["product_finish"], primary_color=w["primary_color"], user=row.get("user"),
     )
-    fd.validate(check_verifier=False, verifier_computed=True)
+    if w["validated"]:  # the constant fields were checked with the worker's first device
+        fd.validate_fields(VARYING)
+    else:
+        fd.validate(check_verifier=False, verifier_computed=True)
+        w["validated"] = True
     payload = onboarding.SetupPayload(w["vid"], w["pid"], discriminator, passcode)
     qr = onboarding.qr_code(payload)
     manual = onboarding.manual_code(payload)
-    doc = fd.to_doc()
     staging = w["staging_fd"]
     try:
         os.mkdir(serial, 0o755, dir_fd=staging)
     except FileExistsError:  # left by an earlier attempt at this device in this run
         shutil.rmtree(os.path.join(w["batch_dir"], STAGING, serial))
         os.mkdir(serial, 0o755, dir_fd=staging)
-    d = os.open(serial, os.O_RDONLY | os.O_DIRECTORY, dir_fd=staging)
-    try:
-        write_new(d, "factory_data.json", json.dumps(doc).encode("ascii"), True)
-        if w["format"] == "nxp":
-            write_new(d, "factory_data.bin", _nxp_image(fd, passcode, w["cd_der"]), True)
-        elif w["format"] == "esp32":
-            write_new(d, "partition.bin", _esp32_image(fd, dac_point, w["cd_der"]), True)
-        else:
-            image = nrfconnect.image_bytes(nrfconnect.encode_cbor(doc))
-            if len(image) > w["size"]:
-                raise InvalidInput(f"device {serial}",
-                                   f"factory data needs {len(image)} bytes, the partition holds {w['size']}")
-            write_new(d, "factory_data.hex", nrfconnect.to_intel_hex(image, w["offset"]), True)
-            write_new(d, "factory_data.bin", image, True)
-        write_new(d, "onboarding.txt", onboarding.onboarding_text(manual, qr).encode("ascii"), True)
-        if w["png"]:
-            write_new(d, "onboarding.png", w["qr_png"](qr, mask=w["qr_mask"]), True)
-        write_new(d, "DAC_cert.der", dac_der, False)
-        write_new(d, "DAC_key.der", w["key_der"](int.from_bytes(dac_key, "big"), dac_point), True)
-    finally:
-        os.close(d)
+    # the files by path from the staging directory (no descriptor of the device directory to open and close)
+    here = serial + "/"
+    if w["format"] == "nrfconnect":
+        json_text, image = w["doc_template"].render(fd)
+    else:
+        json_text = json.dumps(fd.to_doc()).encode("ascii")
+    write_new(staging, here + "factory_data.json", json_text, True)
+    if w["format"] == "nxp":
+        write_new(staging, here + "factory_data.bin", _nxp_image(fd, passcode, w["cd_der"]), True)
+    elif w["format"] == "esp32":
+        write_new(staging, here + "partition.bin", _esp32_image(fd, dac_point, w["cd_der"]), True)
+    else:
+        if len(image) > w["size"]:
+            raise InvalidInput(f"device {serial}", f"factory data needs {len(image)} bytes, the partition holds {w['size']}")
+        write_new(staging, here + "factory_data.hex", nrfconnect.to_intel_hex(image, w["offset"]), True)
+        write_new(staging, here + "factory_data.bin", image, True)
+    write_new(staging, here + "onboarding.txt", onboarding.onboarding_text(manual, qr).encode("ascii"), True)
+    if w["png"]:
+        write_new(staging, here + "onboarding.png", w["qr_png"](qr, mask=w["qr_mask"]), True)
+    write_new(staging, here + "DAC_cert.der", dac_der, False)
+    write_new(staging, here + "DAC_key.der", w["key_der"](int.from_bytes(dac_key, "big"), dac_point), True)
     try:
         os.rename(serial, serial, src_dir_fd=staging, dst_dir_fd=w["batch_fd"])
     except OSError:  # a directory of that name is in the way (the run removed it; someone made it again)
@@ -408,7 +420,7 @@ def make_device(index: int, row: dict) -> str:
               str(passcode) if secrets_out else "", manual if secrets_out else "", qr if secrets_out else "",
               str(it), base64.b64encode(salt).decode(), rd_uid.hex() if rd_uid else "", f"{dac_serial:x}",
               hashlib.sha256(dac_der).hexdigest(), serial]
-    return _csv_line(fields)
+    return csv_text([fields])
 
 
 def _nxp_image(fd, passcode: int, cd_der: bytes) -> bytes:
@@ -441,24 +453,21 @@ def _esp32_image(fd, dac_point: bytes, cd_der: bytes | None) -> bytes:
     return esp32.partition([(esp32.NAMESPACE, esp32.chip_factory_entries(values))])
 
 
-_CSV_SPECIAL = frozenset(',"\r\n')
-
-
 def csv_text(rows: list[list[str]], end: str = "\n") -> str:
-    """CSV as Python's csv module writes it (minimal quoting). Rows without a comma, quote or line break in
-    any field, and no row that is a single empty field (the module quotes that one), are joined directly:
-    that is what the module writes for them, at a fraction of the cost."""
-    if [""] not in rows and not any(_CSV_SPECIAL.intersection(field) for row in rows for field in row):
-        return "".join(",".join(row) + end for row in rows)
-    import io
+    """CSV as Python's csv module writes it (minimal quoting). Rows with no comma, quote or line break in any
+    field, and no row that is a single empty field (the module quotes that one), are joined directly: that
+    is what the module writes for them, at a fraction of the cost."""
+    lines = []
+    for row in rows:
+        line = ",".join(row)
+        if line.count(",") != len(row) - 1 or '"' in line or "\r" in line or "\n" in line or row == [""]:
+            import io
 
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator=end).writerows(rows)
-    return buf.getvalue()
-
-
-def _csv_line(fields: list[str]) -> str:
-    return csv_text([fields])
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator=end).writerows(rows)
+            return buf.getvalue()
+        lines.append(line + end)
+    return "".join(lines)
 
 
 def _run_chunk(chunk: list[tuple[int, dict]]) -> list[str]:

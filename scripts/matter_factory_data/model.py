@@ -234,6 +234,20 @@ class FactoryData:
                 f"CONFIG_CHIP_FACTORY_DATA_ROTATING_DEVICE_UID_MAX_LEN ({DEVICE_RD_UID_DEFAULT_MAX}) cannot read it"
             )
 
+    def validate_fields(self, names) -> None:
+        """``validate`` for the named fields only (their kinds, ranges and lengths, and the passcode rules):
+        for documents that differ from an already validated one only in these fields (a batch's devices)."""
+        for name in names:
+            value = getattr(self, name)
+            spec = FIELD_SPECS[name]
+            if value is None:
+                if spec.required:
+                    raise InvalidInput(name, "is required")
+                continue
+            _check_value(name, spec, value, _no_warn)
+            if name == "passcode":
+                spake2p.check_passcode(value)
+
     def test_material_warnings(self) -> list[str]:
         """Findings that are fine for development and wrong for a product."""
         out = []
