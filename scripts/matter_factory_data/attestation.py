@@ -509,6 +509,8 @@ _OID_VID = bytes.fromhex("060a2b0601040182a27c0201")
 _OID_PID = bytes.fromhex("060a2b0601040182a27c0202")
 _ALG_ECDSA_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")
 _SPKI_ALG = bytes.fromhex("301306072a8648ce3d020106082a8648ce3d030107")
+_SPKI_HEAD = bytes.fromhex("3059" "301306072a8648ce3d020106082a8648ce3d030107" "034200")
+_SKID_HEAD = bytes.fromhex("301d0603551d0e041604") + b"\x14"
 _EXT_BC_KU = bytes.fromhex("300c0603551d130101ff04023000" "300e0603551d0f0101ff040403020780")
 
 
@@ -529,6 +531,11 @@ class DacTemplate:
                              for oid, value in ((_OID_VID, f"{vid:04X}"), (_OID_PID, f"{pid:04X}")))
         self._subject = self._subject_with(cn)
         self._akid = _der(0x30, bytes.fromhex("0603551d23") + _der(0x04, _der(0x30, _der(0x80, pai.skid))))
+        # everything after the serial number up to the public point, and from there to the key identifier:
+        # the same for every certificate with this template's common name (a P-256 point is 65 bytes)
+        self._after_serial = _ALG_ECDSA_SHA256 + self._issuer + self._validity + self._subject + _SPKI_HEAD
+        self._exts_head = _der(0xA3, _der(0x30, _EXT_BC_KU + _SKID_HEAD + bytes(20) + self._akid))[:-20 - len(self._akid)]
+        self._ecdsa: dict = {}
 
     def _subject_with(self, cn: str) -> bytes:
         return _der(0x30, _der(0x31, _der(0x30, _OID_CN + _der(0x0C, cn.encode("utf-8")))) + self._ids)
@@ -537,6 +544,9 @@ class DacTemplate:
         """The TBSCertificate; ``cn`` replaces the template's common name for this one certificate."""
         import hashlib
 
+        if cn is None and len(public_point) == 65:
+            return _der(0x30, b"\xa0\x03\x02\x01\x02" + _der_int(serial) + self._after_serial + public_point
+                        + self._exts_head + hashlib.sha1(public_point).digest() + self._akid)
         spki = _der(0x30, _SPKI_ALG + _der(0x03, b"\x00" + public_point))
         skid = _der(0x30, bytes.fromhex("0603551d0e") + _der(0x04, _der(0x04, hashlib.sha1(public_point).digest())))
         exts = _der(0xA3, _der(0x30, _EXT_BC_KU + skid + self._akid))
@@ -544,11 +554,14 @@ class DacTemplate:
                     + self._validity + (self._subject if cn is None else self._subject_with(cn)) + spki + exts)
 
     def issue(self, serial: int, public_point: bytes, deterministic: bool = False, cn: str | None = None) -> bytes:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec
+        algorithm = self._ecdsa.get(deterministic)
+        if algorithm is None:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.asymmetric import ec
 
+            algorithm = self._ecdsa[deterministic] = ec.ECDSA(hashes.SHA256(), deterministic_signing=deterministic)
         tbs = self.tbs(serial, public_point, cn)
-        sig = self.pai_key.sign(tbs, ec.ECDSA(hashes.SHA256(), deterministic_signing=deterministic))
+        sig = self.pai_key.sign(tbs, algorithm)
         return _der(0x30, tbs + _ALG_ECDSA_SHA256 + _der(0x03, b"\x00" + sig))
 
 
