@@ -368,6 +368,15 @@ def test_engine_reports_a_dead_worker():
     assert seen == [[i] for i in range(5)]
 
 
+def _bad_init(ctx):
+    raise batch.InvalidInput("--pai_key", "cannot be used")
+
+
+def test_engine_reraises_a_worker_set_up_error():
+    with pytest.raises(batch.InvalidInput, match="--pai_key: cannot be used"):
+        batch.run_ordered(_bad_init, None, _double, ([i] for i in range(20)), 3, [].append)
+
+
 def test_engine_runs_in_process_with_one_job():
     seen, inits, closed = [], [], []
     batch.run_ordered(inits.append, "ctx", _double, ([i] for i in range(5)), 1, seen.append,

@@ -19,12 +19,10 @@ same directory is refused, and holds the batch key until the batch is complete.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import hmac
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -126,6 +124,8 @@ class Spec:
 def read_csv_rows(path: str, pai, report_bad, skip_bad: bool) -> list[dict]:
     """Validated rows of a per-device CSV (header: any of serial, passcode, discriminator, spake2_salt,
     rd_uid, dac_cert, dac_key, user.<name>). Problems are reported as file:line: column: rule."""
+    import csv
+
     from .fileio import read_bytes
     from .model import parse_hex
 
@@ -326,6 +326,12 @@ def _public_point(scalar: int) -> bytes:
     return b"\x04" + n.x.to_bytes(32, "big") + n.y.to_bytes(32, "big")
 
 
+def _remove_tree(path: str, ignore_errors: bool = False) -> None:
+    import shutil  # only when something is to be removed: its import costs a few ms of every run's start
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
+
+
 def write_new(dir_fd: int, name: str, data: bytes, secret: bool) -> None:
     """Create ``name`` in the directory ``dir_fd`` (it must not exist) holding ``data``."""
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644, dir_fd=dir_fd)
@@ -387,7 +393,7 @@ def make_device(index: int, row: dict) -> str:
     try:
         os.mkdir(serial, 0o755, dir_fd=staging)
     except FileExistsError:  # left by an earlier attempt at this device in this run
-        shutil.rmtree(os.path.join(w["batch_dir"], STAGING, serial))
+        _remove_tree(os.path.join(w["batch_dir"], STAGING, serial))
         os.mkdir(serial, 0o755, dir_fd=staging)
     # the files by path from the staging directory (no descriptor of the device directory to open and close)
     here = serial + "/"
@@ -413,7 +419,7 @@ def make_device(index: int, row: dict) -> str:
     try:
         os.rename(serial, serial, src_dir_fd=staging, dst_dir_fd=w["batch_fd"])
     except OSError:  # a directory of that name is in the way (the run removed it; someone made it again)
-        shutil.rmtree(os.path.join(w["batch_dir"], serial))
+        _remove_tree(os.path.join(w["batch_dir"], serial))
         os.rename(serial, serial, src_dir_fd=staging, dst_dir_fd=w["batch_fd"])
     secrets_out = w["secrets_in_manifest"]
     fields = [serial, f"0x{w['vid']:04X}", f"0x{w['pid']:04X}", str(discriminator),
@@ -461,6 +467,7 @@ def csv_text(rows: list[list[str]], end: str = "\n") -> str:
     for row in rows:
         line = ",".join(row)
         if line.count(",") != len(row) - 1 or '"' in line or "\r" in line or "\n" in line or row == [""]:
+            import csv
             import io
 
             buf = io.StringIO()
@@ -481,12 +488,12 @@ def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None
     """The batch engine: ``work(chunk)`` for every chunk, in ``jobs`` forked worker processes (each set up
     once with ``init(ctx)``), results handed to ``consume`` in chunk order whatever the timing.
 
-    Worker k takes chunks k, k + jobs, k + 2 jobs, ... (the work per device is uniform, so the workers finish
-    together) and sends each result down its own pipe; this process reads the pipes in turn. A pipe holds
-    only a few results, so a worker that gets ahead waits and memory does not grow with the number of
-    chunks. Worker exceptions are raised here; a worker that dies, or Ctrl-C (which the workers ignore),
-    stops them all. With one job (or one chunk) everything runs in this process and ``close`` undoes
-    ``init`` afterwards."""
+    Each worker has two chunks queued (so it never waits for this process) and gets the next one as soon as
+    it returns a result, so a worker slowed by anything else on its core simply does fewer chunks. Results
+    that arrive early wait here for their turn; with at most two chunks per worker in flight, memory does
+    not grow with the number of chunks. A worker's exception is raised here when its chunk's turn comes; a
+    worker that dies, or Ctrl-C (which the workers ignore), stops them all. With one job (or one chunk)
+    everything runs in this process and ``close`` undoes ``init`` afterwards."""
     import itertools
 
     source = iter(chunks)
@@ -500,32 +507,91 @@ def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None
             if close is not None:
                 close()
         return
-    every = itertools.chain(first, source)
+    import collections
+    import select
+
+    tasks = enumerate(itertools.chain(first, source))
     sys.stdout.flush()
     sys.stderr.flush()
-    readers, pids = [], []
+    pids, to_worker, from_worker = [], [], []
     try:
-        for k in range(jobs):
-            r, w = os.pipe()
+        for _ in range(jobs):
+            task_r, task_w = os.pipe()
+            result_r, result_w = os.pipe()
             pid = os.fork()
             if pid == 0:  # the worker
-                os.close(r)
-                for f in readers:
-                    f.close()
-                _worker_main(init, ctx, work, every, k, jobs, w)
-            os.close(w)
+                for fd in (task_w, result_r, *to_worker, *from_worker):
+                    os.close(fd)
+                _worker_main(init, ctx, work, task_r, result_w)
+            os.close(task_r)
+            os.close(result_w)
             pids.append(pid)
-            readers.append(open(r, "rb"))
-        for c in itertools.count():
-            ok, value = _read_message(readers[c % jobs])
-            if ok is None:  # the worker had no chunk c: every chunk is done
-                break
-            if not ok:
-                raise value[0] from _RemoteError(value[1])
-            consume(value)
-        for j in range(1, jobs):  # the other workers have no later chunk either
-            if _read_message(readers[(c + j) % jobs])[0] is not None:
-                raise OperationFailed("batch worker sent results out of turn")
+            to_worker.append(task_w)
+            from_worker.append(result_r)
+        in_flight = [collections.deque() for _ in range(jobs)]  # chunks sent to each worker, not yet answered
+        done = [False] * jobs  # told there is nothing more, or stopped
+        buffers = [bytearray() for _ in range(jobs)]
+
+        spare: collections.deque = collections.deque()  # chunks a stopped worker could not take
+
+        def feed(k: int) -> None:
+            if done[k]:
+                return
+            item = spare.popleft() if spare else next(tasks, None)
+            try:
+                _send(to_worker[k], item)  # None: the worker finishes what it has and exits
+            except BrokenPipeError:  # it stopped (its error or death is read next)
+                if item is not None:
+                    spare.append(item)
+                done[k] = True
+                return
+            if item is None:
+                done[k] = True
+            else:
+                in_flight[k].append(item[0])
+
+        for k in range(jobs):
+            feed(k)
+            feed(k)
+        waiting: dict = {}  # results that arrived before their turn: chunk -> (ok, result or (error, traceback))
+        turn = 0
+        running = set(range(jobs))
+        while running:
+            ready, _, _ = select.select([from_worker[k] for k in running], [], [])
+            for fd in ready:
+                k = from_worker.index(fd)
+                data = os.read(fd, 1 << 16)
+                if not data:  # the worker exited; if it still had chunks, it died: reported at their turn
+                    running.discard(k)
+                    if in_flight[k]:
+                        died = OperationFailed("a batch worker process died (killed, or out of memory); run the "
+                                               "same command again to finish the batch")
+                        waiting[in_flight[k][0]] = (False, (died, None))
+                    continue
+                buf = buffers[k]
+                buf += data
+                while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "little"):
+                    n = int.from_bytes(buf[:4], "little")
+                    c, ok, value = _loads(bytes(buf[4 : 4 + n]))
+                    del buf[: 4 + n]
+                    if c < 0:  # the worker's set-up failed
+                        raise value[0] from _RemoteError(value[1])
+                    waiting[c] = (ok, value)
+                    in_flight[k].popleft()
+                    if ok:
+                        feed(k)
+                    else:  # it has stopped; the error is raised when this chunk's turn comes
+                        in_flight[k].clear()
+                        done[k] = True
+            while turn in waiting:
+                ok, value = waiting.pop(turn)
+                if not ok:
+                    error, remote = value
+                    raise error from (_RemoteError(remote) if remote else None)
+                consume(value)
+                turn += 1
+        if waiting or spare or next(tasks, None) is not None:
+            raise OperationFailed(f"the batch workers stopped before chunk {turn} was done")
     except BaseException:
         for pid in pids:
             try:
@@ -534,8 +600,8 @@ def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None
                 pass
         raise
     finally:
-        for f in readers:
-            f.close()
+        for fd in (*to_worker, *from_worker):
+            os.close(fd)
         for pid in pids:
             os.waitpid(pid, 0)
 
@@ -544,21 +610,28 @@ class _RemoteError(Exception):
     """The traceback of an exception raised in a batch worker."""
 
 
-def _worker_main(init, ctx, work, chunks, k: int, jobs: int, fd: int) -> None:
-    """A forked worker: set up, do every jobs-th chunk starting at k, send each result, then an end
-    marker; never returns (the parent's cleanup handlers must not run here)."""
+def _worker_main(init, ctx, work, tasks: int, results: int) -> None:
+    """A forked worker: set up, then do each chunk it is sent and send back (chunk number, ok, result);
+    never returns (the parent's cleanup handlers must not run here)."""
     import pickle
     import signal
 
     code = 0
+    c = -1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the parent handles it
         try:
             init(ctx)
-            for c, chunk in enumerate(chunks):
-                if c % jobs == k:
-                    _send(fd, (True, work(chunk)))
-            _send(fd, (None, None))
+            reader = open(tasks, "rb")
+            while True:
+                head = reader.read(4)
+                if len(head) < 4:
+                    break
+                task = _loads(reader.read(int.from_bytes(head, "little")))
+                if task is None:
+                    break
+                c, chunk = task
+                _send(results, (c, True, work(chunk)))
         except BrokenPipeError:
             code = 1
         except BaseException as e:  # noqa: BLE001 (handed to the parent)
@@ -569,7 +642,7 @@ def _worker_main(init, ctx, work, chunks, k: int, jobs: int, fd: int) -> None:
                 pickle.loads(pickle.dumps(e))
             except Exception:  # noqa: BLE001
                 e = OperationFailed(f"batch worker: {type(e).__name__}: {e}")
-            _send(fd, (False, (e, traceback.format_exc())))
+            _send(results, (c, False, (e, traceback.format_exc())))
     except BaseException:  # noqa: BLE001 (nothing more can be reported)
         code = 1
     finally:
@@ -585,17 +658,10 @@ def _send(fd: int, message) -> None:
         view = view[os.write(fd, view):]
 
 
-def _read_message(f):
+def _loads(data: bytes):
     import pickle
 
-    head = f.read(4)
-    if len(head) == 4:
-        n = int.from_bytes(head, "little")
-        data = f.read(n)
-        if len(data) == n:
-            return pickle.loads(data)
-    raise OperationFailed("a batch worker process died (killed, or out of memory); run the same command again "
-                          "to finish the batch")
+    return pickle.loads(data)
 
 
 def _serial_of(spec: Spec, index: int, rows: list | None) -> str:
@@ -789,12 +855,12 @@ def run(spec: Spec, args, report) -> dict:
         if not args.overwrite:
             raise OperationFailed(f"{batch_dir} holds a different batch; use --overwrite to replace it "
                                   f"(or choose another --out)")
-        shutil.rmtree(batch_dir)
+        _remove_tree(batch_dir)
         state = None
     if state is None and os.path.isdir(batch_dir) and os.listdir(batch_dir):
         if not args.overwrite:
             raise OperationFailed(f"{batch_dir} exists and is not a batch of this tool; use --overwrite to replace it")
-        shutil.rmtree(batch_dir)
+        _remove_tree(batch_dir)
     os.makedirs(batch_dir, exist_ok=True)
     if state is not None and state.get("complete"):
         done = _recover_manifest(manifest_path) if os.path.exists(manifest_path) else 0
@@ -820,7 +886,7 @@ def run(spec: Spec, args, report) -> dict:
     done = _recover_manifest(manifest_path)
     staging = os.path.join(batch_dir, STAGING)
     if os.path.isdir(staging):
-        shutil.rmtree(staging)
+        _remove_tree(staging)
     os.mkdir(staging, 0o700)
     # devices written but not yet recorded are made again, identically (one directory listing, not a probe
     # per device: a fresh batch has nothing to remove)
@@ -829,7 +895,7 @@ def run(spec: Spec, args, report) -> dict:
         for i in range(done, spec.count):
             name = _serial_of(spec, i, rows)
             if name in present:
-                shutil.rmtree(os.path.join(batch_dir, name))
+                _remove_tree(os.path.join(batch_dir, name))
     if cd_der is not None:
         from .fileio import write_atomic
 
@@ -895,7 +961,10 @@ def run(spec: Spec, args, report) -> dict:
     finally:
         manifest.close()
         progress.close()
-    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        os.rmdir(staging)  # empty once every device is in place
+    except OSError:
+        _remove_tree(staging, ignore_errors=True)
     state = {"fingerprint": fingerprint, "count": spec.count, "complete": True}  # the key is no longer needed
     _write_state(state_path, state)
     sync_filesystem(batch_dir)
