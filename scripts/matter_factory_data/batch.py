@@ -570,9 +570,9 @@ def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None
                     continue
                 buf = buffers[k]
                 buf += data
-                while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "little"):
-                    n = int.from_bytes(buf[:4], "little")
-                    c, ok, value = _loads(bytes(buf[4 : 4 + n]))
+                while len(buf) >= 4 and len(buf) >= 4 + _message_size(buf[:4]):
+                    n = _message_size(buf[:4])
+                    c, ok, value = _loads(buf[:4], bytes(buf[4 : 4 + n]))
                     del buf[: 4 + n]
                     if c < 0:  # the worker's set-up failed
                         raise value[0] from _RemoteError(value[1])
@@ -627,7 +627,7 @@ def _worker_main(init, ctx, work, tasks: int, results: int) -> None:
                 head = reader.read(4)
                 if len(head) < 4:
                     break
-                task = _loads(reader.read(int.from_bytes(head, "little")))
+                task = _loads(head, reader.read(_message_size(head)))
                 if task is None:
                     break
                 c, chunk = task
@@ -649,19 +649,37 @@ def _worker_main(init, ctx, work, tasks: int, results: int) -> None:
         os._exit(code)
 
 
-def _send(fd: int, message) -> None:
-    import pickle
+_PICKLED = 1 << 31  # in a message's length word: the message needed pickle (a worker's exception)
 
-    data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
-    view = memoryview(len(data).to_bytes(4, "little") + data)
+
+def _send(fd: int, message) -> None:
+    """One message down a pipe: its length (4 bytes) and its marshal bytes (chunks and results are plain
+    lists, tuples, dicts, strings, numbers and bytes), or pickle bytes for anything else."""
+    import marshal
+
+    try:
+        data, flag = marshal.dumps(message), 0
+    except ValueError:
+        import pickle
+
+        data, flag = pickle.dumps(message, pickle.HIGHEST_PROTOCOL), _PICKLED
+    view = memoryview((len(data) | flag).to_bytes(4, "little") + data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def _loads(data: bytes):
-    import pickle
+def _message_size(head: bytes) -> int:
+    return int.from_bytes(head, "little") & ~_PICKLED
 
-    return pickle.loads(data)
+
+def _loads(head: bytes, data: bytes):
+    if int.from_bytes(head, "little") & _PICKLED:
+        import pickle
+
+        return pickle.loads(data)
+    import marshal
+
+    return marshal.loads(data)
 
 
 def _serial_of(spec: Spec, index: int, rows: list | None) -> str:

@@ -78,6 +78,11 @@ def _with_dash_aliases(names: tuple) -> tuple:
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Hide the ``--dash-spelling`` twin of every ``--underscore_option`` in help."""
 
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        if width is None:  # as argparse does, without importing shutil (argparse makes a formatter per option)
+            width = _terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
     def _format_action_invocation(self, action):
         strings = action.option_strings
         if strings:
@@ -92,6 +97,22 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _format_usage(self, usage, actions, groups, prefix):
         return super()._format_usage(usage, actions, groups, prefix)
+
+
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size().columns: $COLUMNS, else the terminal on stdout, else 80."""
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
 
 
 def any_int(text: str) -> int:
