@@ -382,3 +382,13 @@ def test_engine_runs_in_process_with_one_job():
     batch.run_ordered(inits.append, "ctx", _double, ([i] for i in range(5)), 1, seen.append,
                       close=lambda: closed.append(1))
     assert seen == [[2 * i] for i in range(5)] and inits == ["ctx"] and closed == [1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.integers(0, 5000), length=st.integers(0, 5000), jobs=st.integers(1, 64))
+def test_chunks_cover_every_device_once_and_shrink_at_the_end(start, length, jobs):
+    bounds = list(batch.chunk_bounds(start, start + length, jobs))
+    assert [i for lo, hi in bounds for i in range(lo, hi)] == list(range(start, start + length))
+    sizes = [hi - lo for lo, hi in bounds]
+    assert all(1 <= n <= 16 for n in sizes) and sizes == sorted(sizes, reverse=True)
+    assert not sizes or sizes[-1] == 1  # the last chunk is one device: no core waits long for another

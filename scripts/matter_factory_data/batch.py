@@ -477,6 +477,15 @@ def csv_text(rows: list[list[str]], end: str = "\n") -> str:
     return "".join(lines)
 
 
+def chunk_bounds(start: int, stop: int, jobs: int, most: int = 16):
+    """(first, end) of each chunk of devices start..stop-1: at most ``most`` devices (about 15 ms of work),
+    fewer as the end nears, so the workers run out of work within a device or two of each other."""
+    while start < stop:
+        size = max(1, min(most, (stop - start) // (jobs * 4)))
+        yield start, start + size
+        start += size
+
+
 def _run_chunk(chunk: list[tuple[int, dict]]) -> list[str]:
     return [make_device(i, row) for i, row in chunk]
 
@@ -944,8 +953,6 @@ def run(spec: Spec, args, report) -> dict:
                     f"{-(-spec.count // 4096)} times")
 
     jobs = max(1, args.jobs or os.cpu_count() or 1)
-    # small chunks: the last ones decide how long one core idles at the end (16 devices ~ 20 ms)
-    chunk = max(1, min(16, (spec.count - done) // (jobs * 8) or 1))
     progress = Progress(spec.count, done, args.quiet)
     start = time.monotonic()
     made = 0
@@ -961,8 +968,7 @@ def run(spec: Spec, args, report) -> dict:
             pending_rows.clear()
 
     def chunks():
-        for lo in range(done, spec.count, chunk):
-            hi = min(spec.count, lo + chunk)
+        for lo, hi in chunk_bounds(done, spec.count, jobs):
             yield [(i, rows[i] if rows is not None else {}) for i in range(lo, hi)]
 
     def consume(lines: list[str]) -> None:

@@ -211,7 +211,6 @@ def run(args, report) -> dict:
                 shutil.rmtree(os.path.join(out_root, name))
 
     jobs = max(1, getattr(args, "jobs", None) or os.cpu_count() or 1)
-    chunk = max(1, min(16, (count - done) // (jobs * 8) or 1))
     progress = batch.Progress(count, done, args.log_level == "error", label="esp32")
     pending: list[str] = []
     journal = open(journal_path, "a", encoding="utf-8")
@@ -231,8 +230,8 @@ def run(args, report) -> dict:
             flush()
 
     def chunks():
-        for lo in range(done, count, chunk):
-            yield list(range(lo, min(count, lo + chunk)))
+        for lo, hi in batch.chunk_bounds(done, count, jobs):
+            yield list(range(lo, hi))
 
     try:
         batch.run_ordered(_worker_init, ctx, _run_chunk, chunks(), jobs, consume, close=_worker_close)
