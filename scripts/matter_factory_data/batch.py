@@ -952,7 +952,7 @@ def run(spec: Spec, args, report) -> dict:
         report.warn(f"{spec.count} devices share 4096 discriminators: each value is used at most "
                     f"{-(-spec.count // 4096)} times")
 
-    jobs = max(1, args.jobs or os.cpu_count() or 1)
+    jobs = max(1, min(args.jobs or os.cpu_count() or 1, spec.count - done))  # no idle workers for small batches
     progress = Progress(spec.count, done, args.quiet)
     start = time.monotonic()
     made = 0

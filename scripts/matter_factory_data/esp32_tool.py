@@ -210,7 +210,7 @@ def run(args, report) -> dict:
             if name in present:
                 shutil.rmtree(os.path.join(out_root, name))
 
-    jobs = max(1, getattr(args, "jobs", None) or os.cpu_count() or 1)
+    jobs = max(1, min(getattr(args, "jobs", None) or os.cpu_count() or 1, count - done))  # no idle workers
     progress = batch.Progress(count, done, args.log_level == "error", label="esp32")
     pending: list[str] = []
     journal = open(journal_path, "a", encoding="utf-8")
