@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matter_factory_data import batch, onboarding, spake2p
-from matter_factory_data.inspect import inspect_bytes
+from matter_factory_data.inspect import inspect_bytes, inspect_file
 from conftest import CREDS, SCRIPTS, assert_clean_error, run_script
 
 TEST = os.path.join(CREDS, "test-attestation")
@@ -264,6 +264,39 @@ def test_no_secrets_in_manifest_and_no_png(tmp_path):
     assert all(r["discriminator"] and r["dac_sha256"] for r in rows)
     assert os.stat(bd / "manifest.csv").st_mode & 0o777 == 0o644
     assert not (bd / rows[0]["path"] / "onboarding.png").exists()
+
+
+@pytest.mark.parametrize("fmt,image", [("nrfconnect", "factory_data.hex"), ("nxp", "factory_data.bin"),
+                                        ("esp32", "partition.bin")])
+def test_optional_fields_reach_every_image(tmp_path, fmt, image):
+    """The fields every device shares (written once per worker) are in each device's image, whatever the
+    format; --enable_key once stopped the batch with a traceback."""
+    cd = tmp_path / "CD.der"
+    r = run_script("cd", "generate", "--vendor_id", "0xFFF1", "--product_id", "0x8000", "--signing_cert",
+                   os.path.join(CREDS, "test-cd", "Chip-Test-CD-Signing-Cert.pem"), "--signing_key",
+                   os.path.join(CREDS, "test-cd", "Chip-Test-CD-Signing-Key.pem"), "--out", str(cd))
+    assert r.code == 0, r.stderr
+    r = run_script("batch", "--count", "6", *COMMON, "--format", fmt, "--cd", str(cd), "--no_png", "--jobs", "2",
+                   "--enable_key", "0f0e0d0c0b0a09080706050403020100", "--sw_ver_str", "2.1", "--product_finish",
+                   "satin", "--product_color", "gold", "--include_passcode", "--no_rd_uid", "--out", str(tmp_path / "o"))
+    assert r.code == 0, r.stderr
+    bd = tmp_path / "o" / "fff1_8000"
+    for row in manifest(bd):
+        ins = inspect_file(str(bd / row["path"] / image), fmt=fmt)
+        assert ins.ok, (row["serial"], ins.errors)
+        if fmt == "nrfconnect":
+            fd = ins.model
+            assert (fd.sn, fd.discriminator, fd.passcode) == (row["serial"], int(row["discriminator"]), int(row["passcode"]))
+            assert fd.rd_uid is None and (fd.product_finish, fd.primary_color, fd.sw_ver_str) == (2, 20, "2.1")
+            assert fd.enable_key == bytes.fromhex("0f0e0d0c0b0a09080706050403020100")
+        else:  # each format's own names; these formats carry no enable key, software version or rd_uid here
+            names = {"nxp": ("serial_number", "discriminator", "product_finish", "product_primary_color"),
+                     "esp32": ("serial-num", "discriminator", "product-finish", "product-color")}[fmt]
+            assert [ins.doc[n] for n in names] == [row["serial"], int(row["discriminator"]), 2, 20]
+            assert not any("rd" in k and "uid" in k for k in ins.doc)
+        with open(bd / row["path"] / "factory_data.json") as f:
+            doc = json.load(f)
+        assert doc["enable_key"] == "hex:0f0e0d0c0b0a09080706050403020100" and doc["sw_ver_str"] == "2.1"
 
 
 def test_pai_and_vid_checks(tmp_path):

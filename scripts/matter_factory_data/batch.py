@@ -115,7 +115,13 @@ class Spec:
         doc["csv_sha256"] = csv_digest
         doc["dac_dir"] = os.path.abspath(dac_dir) if dac_dir else None
         doc["seeded"] = seed is not None
-        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=_hex_of_bytes).encode()).hexdigest()
+
+
+def _hex_of_bytes(value):
+    if isinstance(value, bytes):  # --enable_key
+        return value.hex()
+    raise TypeError(f"{type(value).__name__} in a batch fingerprint")
 
 
 # ---------------------------------------------------------------- CSV rows
