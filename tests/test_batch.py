@@ -299,6 +299,23 @@ def test_optional_fields_reach_every_image(tmp_path, fmt, image):
         assert doc["enable_key"] == "hex:0f0e0d0c0b0a09080706050403020100" and doc["sw_ver_str"] == "2.1"
 
 
+@pytest.mark.parametrize("pattern,message", [
+    ("../{n}", "would put a path separator into the serial numbers"),
+    ("{n:/>8}", "would put a path separator into the serial numbers"),
+    ("lot\\{n}", "would put a path separator into the serial numbers"),
+    (".hidden-{n}", "'.hidden-1' cannot name a directory"),
+])
+def test_serial_patterns_that_would_escape_the_batch_directory_are_refused(tmp_path, pattern, message):
+    r = run_script("batch", "--count", "3", *COMMON, "--serial_pattern", pattern, "--out", str(tmp_path / "o"))
+    assert_clean_error(r, 2, "--serial_pattern", message)
+    assert os.listdir(tmp_path) == []  # nothing written
+
+
+def test_an_output_directory_that_cannot_be_made_is_one_line():
+    r = run_script("batch", "--count", "2", *COMMON, "--out", "/proc/matter-factory-data/out")  # procfs: no mkdir
+    assert_clean_error(r, 1, "error: /proc/matter-factory-data")
+
+
 def test_pai_and_vid_checks(tmp_path):
     r = run_script("batch", "--count", "2", *[a if a != "0x8000" else "0x8001" for a in COMMON], "--out", str(tmp_path))
     assert_clean_error(r, 2, "--product_id", "differs from the PAI product ID 0x8000")

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import os
+import string
 import sys
 import time
 
@@ -356,7 +357,10 @@ def make_device(index: int, row: dict) -> str:
     w = _W
     onboarding, nrfconnect, FactoryData = w["modules"]
     keyed: Keyed = w["keyed"]
-    serial = row.get("serial") or w["serial_pattern"].format(vid=w["vid"], pid=w["pid"], n=w["serial_start"] + index)
+    serial = row.get("serial")
+    if not serial:
+        serial = w["serial_pattern"].format(vid=w["vid"], pid=w["pid"], n=w["serial_start"] + index)
+        _check_dirname(serial, "--serial_pattern")  # it names a directory (the pattern was checked; this is cheap)
     passcode = row.get("passcode") or passcode_of(index)
     discriminator = row["discriminator"] if "discriminator" in row else discriminator_of(index)
     salt = row.get("spake2_salt") or keyed.derive("salt", index, w["salt_len"])
@@ -805,9 +809,14 @@ def run(spec: Spec, args, report) -> dict:
     if "{n" not in spec.serial_pattern:
         raise InvalidInput("--serial_pattern", "must contain {n} (the device number) so serials are unique")
     try:
-        spec.serial_pattern.format(vid=spec.vendor_id, pid=spec.product_id, n=spec.serial_start)
+        first = spec.serial_pattern.format(vid=spec.vendor_id, pid=spec.product_id, n=spec.serial_start)
+        parts = list(string.Formatter().parse(spec.serial_pattern))
     except (KeyError, ValueError, IndexError) as e:
         raise InvalidInput("--serial_pattern", f"{spec.serial_pattern!r} is not a valid pattern ({e})") from None
+    if any(c in (literal or "") + (format_spec or "") for literal, _, format_spec, _ in parts for c in "/\\\0"):
+        raise InvalidInput("--serial_pattern", f"{spec.serial_pattern!r} would put a path separator into the serial "
+                                               f"numbers, which name the device directories")
+    _check_dirname(first, "--serial_pattern")
     spake2p.check_iterations(spec.spake2_it)
     if not spake2p.MIN_SALT_LEN <= spec.salt_len <= spake2p.MAX_SALT_LEN:
         raise InvalidInput("--salt_len", f"must be {spake2p.MIN_SALT_LEN}..{spake2p.MAX_SALT_LEN}, got {spec.salt_len}")

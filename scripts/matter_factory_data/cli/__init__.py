@@ -46,6 +46,10 @@ def run(module_name: str, argv: list[str], prog: str) -> int:
     except FactoryDataError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a path that cannot be read or written: the operation failed, no traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"{prog}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         message = getattr(module, "INTERRUPTED", "interrupted; nothing was written")
         print(f"{prog}: {message}", file=sys.stderr)
