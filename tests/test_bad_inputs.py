@@ -182,3 +182,11 @@ def test_inspect_rejects_garbage(tmp_path):
 
 def test_unknown_command():
     assert_clean_error(run_script("frobnicate"), 2, "unknown command")
+
+
+@pytest.mark.parametrize("command,choices", [("cd", "(generate, inspect)"), ("certs", "(paa, pai, dac, generate, verify)"),
+                                             ("layout", "(check)")])
+def test_unknown_subcommand_names_the_command_once(command, choices):
+    r = run_script(command, "bogus")
+    assert_clean_error(r, 2, f"matter-factory-data {command}: error: unknown subcommand 'bogus' {choices}")
+    assert r.stderr.count("matter-factory-data") == 1

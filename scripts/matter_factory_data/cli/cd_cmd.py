@@ -33,7 +33,7 @@ def main(argv: list[str], prog: str) -> int:
         return inspect_main(rest, f"{prog} inspect")
     from ..errors import InvalidInput
 
-    raise InvalidInput(prog, f"unknown subcommand {sub!r} (generate, inspect)")
+    raise InvalidInput("", f"unknown subcommand {sub!r} (generate, inspect)")
 
 
 def generate_main(argv: list[str], prog: str) -> int:

@@ -37,7 +37,7 @@ def main(argv: list[str], prog: str) -> int:
         return verify_main(rest, f"{prog} {sub}")
     from ..errors import InvalidInput
 
-    raise InvalidInput(prog, f"unknown subcommand {sub!r} (paa, pai, dac, generate, verify)")
+    raise InvalidInput("", f"unknown subcommand {sub!r} (paa, pai, dac, generate, verify)")
 
 
 def _validity_args(p: ArgumentParser) -> None:

@@ -25,7 +25,7 @@ def main(argv: list[str], prog: str) -> int:
     if argv[0] != "check":
         from ..errors import InvalidInput
 
-        raise InvalidInput(prog, f"unknown subcommand {argv[0]!r} (check)")
+        raise InvalidInput("", f"unknown subcommand {argv[0]!r} (check)")
     return check_main(argv[1:], prog + " check")
 
 
