@@ -357,10 +357,7 @@ def make_device(index: int, row: dict) -> str:
     w = _W
     onboarding, nrfconnect, FactoryData = w["modules"]
     keyed: Keyed = w["keyed"]
-    serial = row.get("serial")
-    if not serial:
-        serial = w["serial_pattern"].format(vid=w["vid"], pid=w["pid"], n=w["serial_start"] + index)
-        _check_dirname(serial, "--serial_pattern")  # it names a directory (the pattern was checked; this is cheap)
+    serial = row.get("serial") or w["serial_pattern"].format(vid=w["vid"], pid=w["pid"], n=w["serial_start"] + index)
     passcode = row.get("passcode") or passcode_of(index)
     discriminator = row["discriminator"] if "discriminator" in row else discriminator_of(index)
     salt = row.get("spake2_salt") or keyed.derive("salt", index, w["salt_len"])
@@ -528,6 +525,7 @@ def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None
         return
     import collections
     import select
+    import signal
 
     tasks = enumerate(itertools.chain(first, source))
     sys.stdout.flush()
@@ -614,7 +612,7 @@ def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None
     except BaseException:
         for pid in pids:
             try:
-                os.kill(pid, 9)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         raise
@@ -816,6 +814,7 @@ def run(spec: Spec, args, report) -> dict:
     if any(c in (literal or "") + (format_spec or "") for literal, _, format_spec, _ in parts for c in "/\\\0"):
         raise InvalidInput("--serial_pattern", f"{spec.serial_pattern!r} would put a path separator into the serial "
                                                f"numbers, which name the device directories")
+    # numbers only grow, so padding only shrinks: if the first serial is not a hidden name, none is
     _check_dirname(first, "--serial_pattern")
     spake2p.check_iterations(spec.spake2_it)
     if not spake2p.MIN_SALT_LEN <= spec.salt_len <= spake2p.MAX_SALT_LEN:
