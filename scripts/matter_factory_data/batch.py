@@ -630,7 +630,6 @@ class _RemoteError(Exception):
 def _worker_main(init, ctx, work, tasks: int, results: int) -> None:
     """A forked worker: set up, then do each chunk it is sent and send back (chunk number, ok, result);
     never returns (the parent's cleanup handlers must not run here)."""
-    import pickle
     import signal
 
     code = 0
@@ -652,6 +651,7 @@ def _worker_main(init, ctx, work, tasks: int, results: int) -> None:
         except BrokenPipeError:
             code = 1
         except BaseException as e:  # noqa: BLE001 (handed to the parent)
+            import pickle  # only now: importing it costs each worker a few ms of its start
             import traceback
 
             code = 1
