@@ -3,8 +3,9 @@
 
 Prints wall times and ratios for
   * matter-factory-data batch with onboarding PNGs, and with --no_png;
-  * esp-matter-mfg-tool doing the same job (installed into its own venv, .bench-venv/esp, on first use:
-    it pins old cryptography/click and installs top-level packages that clash with ours);
+  * esp-matter-mfg-tool doing the same job, from its own venv: .venv-esp where tests/setup.sh put it, else
+    .bench-venv/esp, installed on first use (it pins old cryptography/click and installs top-level packages
+    that clash with ours);
   * the crypto floor: PBKDF2 + one EC key generation + one ECDSA signature + one scalar multiplication per
     device, on the same number of processes, measured in-process (no interpreter start-up), with the fastest
     PBKDF2 available here (cryptography's OpenSSL; hashlib's is printed too and is about twice as slow);
@@ -53,6 +54,9 @@ def timed(cmd: list[str]) -> tuple[float, float, float]:
 
 
 def esp_tool(venv: str) -> str:
+    setup_venv = os.path.join(ROOT, ".venv-esp", "bin", "esp-matter-mfg-tool")  # tests/setup.sh installs it here
+    if os.path.exists(setup_venv):
+        return setup_venv
     exe = os.path.join(venv, "bin", "esp-matter-mfg-tool")
     if not os.path.exists(exe):
         print(f"installing esp-matter-mfg-tool into {venv} ...", flush=True)
@@ -169,7 +173,7 @@ def main() -> None:
         print(f"  --no_png / crypto floor            {nopng[0] / floor:7.2f}  (target <= 1.5; best against best; "
               f"round by round: {', '.join(f'{x:.2f}' for x in ratios)})")
         if not args.no_esp:
-            exe = esp_tool(os.path.join(os.getcwd(), ".bench-venv", "esp"))
+            exe = esp_tool(os.path.join(ROOT, ".bench-venv", "esp"))
             esp = timed([exe, "-v", "0xFFF1", "-p", "0x8000", "--pai", "-k", PAI_KEY, "-c", PAI_CERT, "-cd", cd,
                          "-n", str(n), "--iteration-count", "1000", "--outdir", os.path.join(work, "esp")])
             print(f"esp-matter-mfg-tool                  {esp[0]:7.2f} s wall  {esp[1]:6.2f} s user  {esp[2]:6.2f} s sys")
