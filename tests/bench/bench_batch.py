@@ -3,8 +3,8 @@
 
 Prints wall times and ratios for
   * matter-factory-data batch with onboarding PNGs, and with --no_png;
-  * esp-matter-mfg-tool doing the same job, from its own venv: .venv-esp where tests/setup.sh put it, else
-    .bench-venv/esp, installed on first use (it pins old cryptography/click and installs top-level packages
+  * esp-matter-mfg-tool doing the same job, from its own venv: $ESP_MATTER_MFG_TOOL or .venv-esp (as the tests
+    find it; tests/setup.sh installs it there), else .bench-venv/esp, installed on first use (it pins old cryptography/click and installs top-level packages
     that clash with ours);
   * the crypto floor: PBKDF2 + one EC key generation + one ECDSA signature + one scalar multiplication per
     device, on the same number of processes, measured in-process (no interpreter start-up), with the fastest
@@ -54,9 +54,10 @@ def timed(cmd: list[str]) -> tuple[float, float, float]:
 
 
 def esp_tool(venv: str) -> str:
-    setup_venv = os.path.join(ROOT, ".venv-esp", "bin", "esp-matter-mfg-tool")  # tests/setup.sh installs it here
-    if os.path.exists(setup_venv):
-        return setup_venv
+    # found as the tests find it: $ESP_MATTER_MFG_TOOL, else .venv-esp (where tests/setup.sh installs it)
+    known = os.environ.get("ESP_MATTER_MFG_TOOL") or os.path.join(ROOT, ".venv-esp", "bin", "esp-matter-mfg-tool")
+    if os.path.exists(known):
+        return known
     exe = os.path.join(venv, "bin", "esp-matter-mfg-tool")
     if not os.path.exists(exe):
         print(f"installing esp-matter-mfg-tool into {venv} ...", flush=True)
