@@ -311,6 +311,16 @@ def test_serial_patterns_that_would_escape_the_batch_directory_are_refused(tmp_p
     assert os.listdir(tmp_path) == []  # nothing written
 
 
+def test_a_device_too_big_for_the_partition_stops_its_chunk_before_any_file(tmp_path):
+    # 40 rows in one process: the first chunk is devices 1..10, and the third does not fit the partition
+    rows = ["serial,user.note"] + [f"SN-{n},{'x' * 3000 if n == 3 else 'ok'}" for n in range(1, 41)]
+    (tmp_path / "rows.csv").write_text("\n".join(rows) + "\n")
+    r = run_script("batch", "--csv", str(tmp_path / "rows.csv"), *COMMON, "--jobs", "1", "--out", str(tmp_path / "o"))
+    assert_clean_error(r, 2, "device SN-3", "the partition holds 4096")
+    batch_dir = tmp_path / "o" / "fff1_8000"
+    assert device_dirs(batch_dir) == [] and manifest(batch_dir) == []  # not even SN-1 and SN-2
+
+
 def test_an_output_directory_that_cannot_be_made_is_one_line():
     r = run_script("batch", "--count", "2", *COMMON, "--out", "/proc/matter-factory-data/out")  # procfs: no mkdir
     assert_clean_error(r, 1, "error: /proc/matter-factory-data")

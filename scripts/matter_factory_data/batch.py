@@ -358,8 +358,8 @@ def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
     The work goes phase by phase over the whole chunk (values, PBKDF2, points, certificates, encodings,
     files, rows) rather than device by device: each phase's code then stays warm in the CPU's caches while it
     runs for every device, which measured 40-75 us less per device than one device at a time (about a
-    sixth of the work that is not PBKDF2). A device whose values are bad stops the chunk before any of its
-    files are written."""
+    sixth of the work that is not PBKDF2). A device whose values are bad stops the chunk before any file of
+    the chunk is written."""
     w = _W
     onboarding, nrfconnect, FactoryData = w["modules"]
     keyed: Keyed = w["keyed"]
