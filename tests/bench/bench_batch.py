@@ -11,7 +11,8 @@ Prints wall times and ratios for
     PBKDF2 available here (cryptography's OpenSSL; hashlib's is printed too and is about twice as slow);
   * the required work: the crypto floor plus the file-system work the batch layout requires of every device
     (a staging directory, six files of the usual sizes, the rename into place; no content computed), plus
-    the start-up of a bare interpreter. Its ratio to the floor shows how much of the 1.5x budget is spent
+    the start-up of a bare interpreter (and, separately, of one that imports cryptography's EC module, as
+    any tool built on cryptography must). Its ratio to the floor shows how much of the 1.5x budget is spent
     before any of the tool's own code runs;
   * peak memory (max RSS of the batch and its workers) for N and for 100 x N devices with --memory.
 Asserts nothing.
@@ -122,9 +123,9 @@ def layout_work(n: int, where: str) -> int:
     return n
 
 
-def interpreter_start() -> float:
-    """Best wall time of ``python -c pass`` (start-up and exit of the interpreter alone)."""
-    return min(timed([sys.executable, "-c", "pass"])[0] for _ in range(5))
+def interpreter_start(code: str = "pass") -> float:
+    """Best wall time of ``python -c CODE`` (start-up and exit of the interpreter, and whatever CODE does)."""
+    return min(timed([sys.executable, "-c", code])[0] for _ in range(5))
 
 
 def crypto_floor(count: int, jobs: int, work=floor_work) -> float:
@@ -209,14 +210,18 @@ def main() -> None:
         print(f"crypto floor                         {floor:7.2f} s   (PBKDF2 through cryptography's OpenSSL, as the tool does)")
         print(f"  the same with hashlib's PBKDF2     {floor_hashlib:7.2f} s   (for comparison; slower, not the floor)")
         start = interpreter_start()
+        with_ec = interpreter_start("import cryptography.hazmat.primitives.asymmetric.ec")
         print(f"  + the layout's files (no content)  {layout:7.2f} s   (a staging directory, 6 files and a rename per device)")
         print(f"  + interpreter start-up             {layout + start:7.2f} s   (python -c pass: {start:.3f} s)")
+        print(f"  + importing cryptography's EC      {layout + with_ec:7.2f} s   (python -c 'import ...asymmetric.ec': "
+              f"{with_ec:.3f} s; the floor runs with it imported)")
         print(f"matter-factory-data batch            {png[0]:7.2f} s wall  {png[1]:6.2f} s user  {png[2]:6.2f} s sys")
         print(f"matter-factory-data batch --no_png   {nopng[0]:7.2f} s wall  {nopng[1]:6.2f} s user  {nopng[2]:6.2f} s sys")
         print(f"  --no_png / crypto floor            {nopng[0] / floor:7.2f}  (target <= 1.5; best against best; "
               f"round by round: {', '.join(f'{x:.2f}' for x in ratios)})")
         print(f"  the required work alone / floor    {(layout + start) / floor:7.2f}  (crypto, the layout's files, "
-              f"the interpreter: what no Python tool can skip)")
+              f"the interpreter: what no Python tool can skip; {(layout + with_ec) / floor:.2f} with cryptography's "
+              f"import, which a tool built on it cannot skip either)")
         if not args.no_esp:
             exe = esp_tool(os.path.join(ROOT, ".bench-venv", "esp"))
             esp = timed([exe, "-v", "0xFFF1", "-p", "0x8000", "--pai", "-k", PAI_KEY, "-c", PAI_CERT, "-cd", cd,
