@@ -10,6 +10,7 @@ import datetime
 import hmac
 
 from .errors import InvalidInput
+from .spake2p import p256_point as public_point  # the uncompressed P-256 point of a private scalar
 
 OID_VENDOR_ID = "1.3.6.1.4.1.37244.2.1"
 OID_PRODUCT_ID = "1.3.6.1.4.1.37244.2.2"
@@ -314,14 +315,6 @@ def profile_findings(cert, kind: str) -> tuple[list[str], list[str]]:
 
 def signed_by(cert, issuer) -> bool:
     return cert.is_signed_by(issuer)
-
-
-def public_point(scalar: int) -> bytes:
-    """The uncompressed P-256 point of a private scalar."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    n = ec.derive_private_key(scalar, ec.SECP256R1()).public_key().public_numbers()
-    return b"\x04" + n.x.to_bytes(32, "big") + n.y.to_bytes(32, "big")
 
 
 def key_matches(cert, private_key) -> bool:

@@ -278,9 +278,10 @@ def _worker_init(ctx: dict) -> None:
     _W["template"] = attestation.DacTemplate(ctx["pai_der"], _W["pai_key"], ctx["vid"], ctx["pid"], ctx["cn"],
                                              ctx["not_before"], ctx["not_after"])
     from . import onboarding
+    from .der import Certificate
     from .formats import nrfconnect
     from .model import FactoryData
-    _W["modules"] = (onboarding, nrfconnect, FactoryData)
+    _W["modules"] = (onboarding, nrfconnect, FactoryData, Certificate, attestation.public_point)
     _W["doc_template"] = nrfconnect.DocTemplate(VARYING)
     _W["validated"] = False
     _W["key_der"] = attestation.key_der_from_scalar
@@ -326,13 +327,6 @@ def discriminator_of(index: int) -> int:
     raise InvalidInput("discriminator", "no unused discriminator is left for this device (too many fixed in the CSV)")
 
 
-def _public_point(scalar: int) -> bytes:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    n = ec.derive_private_key(scalar, ec.SECP256R1()).public_key().public_numbers()
-    return b"\x04" + n.x.to_bytes(32, "big") + n.y.to_bytes(32, "big")
-
-
 def _remove_tree(path: str, ignore_errors: bool = False) -> None:
     import shutil  # only when something is to be removed: its import costs a few ms of every run's start
 
@@ -361,7 +355,7 @@ def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
     sixth of the work that is not PBKDF2). A device whose values are bad stops the chunk before any file of
     the chunk is written."""
     w = _W
-    onboarding, nrfconnect, FactoryData = w["modules"]
+    onboarding, nrfconnect, FactoryData, Certificate, public_point = w["modules"]
     keyed: Keyed = w["keyed"]
     vid, pid, it, fmt = w["vid"], w["pid"], w["spake2_it"], w["format"]
     # the values
@@ -374,18 +368,15 @@ def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
     with_uid = w["rd_uid"]
     uids = [row.get("rd_uid") or (keyed.derive("rd_uid", i, 16) if with_uid else None) for i, row in chunk]
     # SPAKE2+: PBKDF2, then L = w1 * G
-    compute_ws = spake2p.compute_ws
-    wss = [compute_ws(p, s, it) for p, s in zip(passcodes, salts)]
-    verifiers = [(int.from_bytes(ws[:40], "big") % P256_ORDER).to_bytes(32, "big")
-                 + _public_point(int.from_bytes(ws[40:], "big") % P256_ORDER) for ws in wss]
+    compute_ws, w0_w1, point_from_scalar = spake2p.compute_ws, spake2p.w0_w1, spake2p.point_from_scalar
+    ws = [w0_w1(compute_ws(p, s, it)) for p, s in zip(passcodes, salts)]
+    verifiers = [w0.to_bytes(32, "big") + point_from_scalar(w1) for w0, w1 in ws]
     # the DACs: pre-provisioned pairs as they are; the others derived, then issued
     pairs = w["dac_pairs"]
     dac_ders, dac_keys, dac_serials, dac_points = [], [], [], []
     for i, row in chunk:
         pair = row.get("dac") or (pairs[i] if pairs is not None else None)
         if pair is not None:
-            from .der import Certificate
-
             cert = Certificate(pair[0])
             dac_ders.append(pair[0])
             dac_keys.append(pair[1])
@@ -399,7 +390,7 @@ def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
             dac_points.append(None)
     for k, point in enumerate(dac_points):
         if point is None:
-            dac_points[k] = _public_point(int.from_bytes(dac_keys[k], "big"))
+            dac_points[k] = public_point(int.from_bytes(dac_keys[k], "big"))
     issue = w["template"].issue
     for k, der in enumerate(dac_ders):
         if der is None:

@@ -65,14 +65,19 @@ def w0_w1(ws: bytes) -> tuple[int, int]:
     return int.from_bytes(ws[:half], "big") % P256_ORDER, int.from_bytes(ws[half:], "big") % P256_ORDER
 
 
-def point_from_scalar(scalar: int) -> bytes:
-    """scalar*G on P-256 as a 65-byte uncompressed point."""
+def p256_point(scalar: int) -> bytes:
+    """scalar*G on P-256 as a 65-byte uncompressed point (0 < scalar < the group order)."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    if scalar == 0:
-        raise InvalidInput("spake2_verifier", "w1 is zero; choose another salt")
     n = ec.derive_private_key(scalar, ec.SECP256R1()).public_key().public_numbers()
     return b"\x04" + n.x.to_bytes(32, "big") + n.y.to_bytes(32, "big")
+
+
+def point_from_scalar(scalar: int) -> bytes:
+    """L = w1*G of a verifier; w1 = 0 (one chance in 2^256) is refused."""
+    if scalar == 0:
+        raise InvalidInput("spake2_verifier", "w1 is zero; choose another salt")
+    return p256_point(scalar)
 
 
 def generate_verifier(passcode: int, salt: bytes, iterations: int) -> bytes:
