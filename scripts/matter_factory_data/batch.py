@@ -229,8 +229,9 @@ def _check_dirname(serial: str, what: str) -> None:
         raise InvalidInput(what, f"{serial!r} cannot name a directory")
 
 
-def load_dac_pair(cert_path: str, key_path: str, pai, where: str) -> tuple[bytes, bytes]:
-    """(DAC DER, raw 32-byte key) of a pre-provisioned pair, checked against the PAI."""
+def load_dac_pair(cert_path: str, key_path: str, pai, where: str) -> tuple[bytes, bytes, int, bytes]:
+    """(DAC DER, raw 32-byte key, certificate serial, public point) of a pre-provisioned pair, checked against
+    the PAI (the serial and point come from that one parse, so the workers need not parse it again)."""
     from . import attestation, keys
 
     try:
@@ -242,7 +243,7 @@ def load_dac_pair(cert_path: str, key_path: str, pai, where: str) -> tuple[bytes
     report = attestation.check_chain(dac, pai, None, scalar)
     if report.errors:
         raise InvalidInput(where, report.errors[0])
-    return der, scalar.to_bytes(32, "big")
+    return der, scalar.to_bytes(32, "big"), dac.serial, dac.public_key_bytes
 
 
 def dac_dir_pairs(path: str) -> list[tuple[str, str]]:
@@ -278,10 +279,9 @@ def _worker_init(ctx: dict) -> None:
     _W["template"] = attestation.DacTemplate(ctx["pai_der"], _W["pai_key"], ctx["vid"], ctx["pid"], ctx["cn"],
                                              ctx["not_before"], ctx["not_after"])
     from . import onboarding
-    from .der import Certificate
     from .formats import nrfconnect
     from .model import FactoryData
-    _W["modules"] = (onboarding, nrfconnect, FactoryData, Certificate, attestation.public_point)
+    _W["modules"] = (onboarding, nrfconnect, FactoryData)
     _W["doc_template"] = nrfconnect.DocTemplate(VARYING)
     _W["validated"] = False
     _W["key_der"] = attestation.key_der_from_scalar
@@ -355,7 +355,7 @@ def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
     sixth of the work that is not PBKDF2). A device whose values are bad stops the chunk before any file of
     the chunk is written."""
     w = _W
-    onboarding, nrfconnect, FactoryData, Certificate, public_point = w["modules"]
+    onboarding, nrfconnect, FactoryData = w["modules"]
     keyed: Keyed = w["keyed"]
     vid, pid, it, fmt = w["vid"], w["pid"], w["spake2_it"], w["format"]
     # the values
@@ -377,17 +377,18 @@ def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
     for i, row in chunk:
         pair = row.get("dac") or (pairs[i] if pairs is not None else None)
         if pair is not None:
-            cert = Certificate(pair[0])
-            dac_ders.append(pair[0])
-            dac_keys.append(pair[1])
-            dac_serials.append(cert.serial)
-            dac_points.append(cert.public_key_bytes)
+            der, key, serial, point = pair
+            dac_ders.append(der)
+            dac_keys.append(key)
+            dac_serials.append(serial)
+            dac_points.append(point)
         else:
             scalar = int.from_bytes(keyed.derive("dac_key", i, 40), "big") % (P256_ORDER - 1) + 1
             dac_ders.append(None)
             dac_keys.append(scalar.to_bytes(32, "big"))
             dac_serials.append(w["serial_prefix"] << 32 | (i + 1))
             dac_points.append(None)
+    public_point = spake2p.p256_point
     for k, point in enumerate(dac_points):
         if point is None:
             dac_points[k] = public_point(int.from_bytes(dac_keys[k], "big"))
