@@ -190,3 +190,15 @@ def test_unknown_subcommand_names_the_command_once(command, choices):
     r = run_script(command, "bogus")
     assert_clean_error(r, 2, f"matter-factory-data {command}: error: unknown subcommand 'bogus' {choices}")
     assert r.stderr.count("matter-factory-data") == 1
+
+
+@pytest.mark.parametrize("command,sub,example", [
+    ("certs", "dac", "matter-factory-data certs pai --cn"), ("certs", "paa", "matter-factory-data certs verify --dac"),
+    ("cd", "generate", "matter-factory-data cd inspect CD.der"), ("cd", "inspect", "matter-factory-data cd generate --vendor_id"),
+])
+def test_subcommand_help_examples_name_the_group(command, sub, example):
+    """A subcommand's --help shows its group's examples, each prefixed by the group, not by the subcommand."""
+    r = run_script(command, sub, "--help")
+    assert r.code == 0
+    assert example in r.stdout
+    assert f"matter-factory-data {command} {sub} {example.split()[2]}" not in r.stdout

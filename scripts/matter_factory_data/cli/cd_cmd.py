@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import ArgumentParser, Reporter, any_int
+from .common import ArgumentParser, Reporter, any_int, group_epilog
 
 DESCRIPTION = """\
 Certification Declarations (CD) without chip-cert.
@@ -42,7 +42,8 @@ def generate_main(argv: list[str], prog: str) -> int:
     from .. import attestation, cd, keys, provisioning
     from ..fileio import WriteSet
 
-    p = ArgumentParser(prog=prog, description="Generate a signed Certification Declaration.", epilog=EPILOG)
+    p = ArgumentParser(prog=prog, description="Generate a signed Certification Declaration.",
+                       epilog=group_epilog(EPILOG, prog))
     p.add_argument("--vendor_id", type=any_int, required=True, help="vendor ID")
     p.add_argument("--product_id", type=any_int, action="append", required=True,
                    help="product ID (repeat for up to 100 products)")
@@ -97,7 +98,7 @@ def inspect_main(argv: list[str], prog: str) -> int:
     from ..fileio import read_bytes
 
     p = ArgumentParser(prog=prog, description="Decode a Certification Declaration and verify its signature.",
-                       epilog=EPILOG)
+                       epilog=group_epilog(EPILOG, prog))
     p.add_argument("file", help="CD file (DER)")
     p.add_argument("--signing_cert", "--cd_signing_cert", help="certificate of the signer (verifies the signature)")
     p.add_argument("--json", action="store_true", help="print JSON")

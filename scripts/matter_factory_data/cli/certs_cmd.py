@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .common import ArgumentParser, Reporter, any_int
+from .common import ArgumentParser, Reporter, any_int, group_epilog
 
 DESCRIPTION = """\
 Attestation certificates without chip-cert.
@@ -53,7 +53,7 @@ def issue_main(kind: str, argv: list[str], prog: str) -> int:
     from ..fileio import WriteSet
 
     p = ArgumentParser(prog=prog, description=f"Issue one {kind.upper()} certificate and key (Matter profile).",
-                       epilog=EPILOG)
+                       epilog=group_epilog(EPILOG, prog))
     p.add_argument("--cn", help="subject common name")
     p.add_argument("--vendor_id", type=any_int, help="Matter vendor ID (required for a PAI and a DAC, optional for a PAA)")
     if kind != "paa":

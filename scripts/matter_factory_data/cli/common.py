@@ -139,3 +139,9 @@ def hex_text(text: str) -> str:
     if len(body) % 2 or any(c.isspace() for c in body):
         raise argparse.ArgumentTypeError(f"{text!r} is not a hex string (an even number of hex digits)")
     return body
+
+
+def group_epilog(epilog: str, prog: str) -> str:
+    """A command group's examples (``%(prog)s paa ...``) for one subcommand's --help: they name the
+    subcommands, so their prefix is the group (``matter-factory-data certs``), not the subcommand's prog."""
+    return epilog % {"prog": prog.rsplit(" ", 1)[0]}
