@@ -1,4 +1,4 @@
-"""Shared test helpers: fixture paths (read from ../shared/fixtures) and CLI runners."""
+"""Shared test helpers: fixture paths (tests/fixtures, see its README) and CLI runners."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, "scripts")
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-FIXTURES = os.path.join(SHARED, "fixtures")
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 NRF_REF = os.path.join(FIXTURES, "nrfconnect-reference")
 CREDS = os.path.join(FIXTURES, "matter-credentials")
+# The JSON Schema the tool ships (constraint-compatible with the nRF Connect SDK's), passed with -s as users do.
+SCHEMA = os.path.join(SCRIPTS, "matter_factory_data", "data", "nrfconnect_factory_data.schema")
 
 if SCRIPTS not in sys.path:
     sys.path.insert(0, SCRIPTS)
@@ -49,7 +50,7 @@ def run_script(script: str, *args: str, cwd: str | None = None, env: dict | None
 def ref_args(out: str, **over) -> list[str]:
     """The reference tests' common arguments (test 1), with per-test changes."""
     base = {
-        "-s": os.path.join(NRF_REF, "nrfconnect_factory_data.schema"),
+        "-s": SCHEMA,
         "--sn": "SN:12345678", "--vendor_id": "0x127F", "--product_id": "0xABCD",
         "--vendor_name": "Nordic Semiconductor ASA", "--product_name": "Lock Gen2", "--part_number": "PCA10056",
         "--product_url": "https://example.com/lock", "--product_label": "Lock", "--date": "2022-07-20",

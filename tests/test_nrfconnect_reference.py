@@ -1,6 +1,6 @@
 """The nRF Connect reference generator's own test cases and the partition vectors (spec/nrfconnect.md §2.3-2.4, §4.1).
 
-Driven through our drop-in scripts with the reference fixtures from ../shared/fixtures/nrfconnect-reference.
+Driven through our drop-in scripts with the reference fixtures in tests/fixtures/nrfconnect-reference.
 """
 
 import base64

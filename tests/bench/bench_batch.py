@@ -40,7 +40,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIX = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "matter-credentials")
+FIX = os.path.join(ROOT, "tests", "fixtures", "matter-credentials")
 PAI_CERT = os.path.join(FIX, "test-attestation", "Chip-Test-PAI-FFF1-8000-Cert.pem")
 PAI_KEY = os.path.join(FIX, "test-attestation", "Chip-Test-PAI-FFF1-8000-Key.pem")
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

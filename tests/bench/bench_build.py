@@ -20,7 +20,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIX = os.path.join(os.path.dirname(ROOT), "shared", "fixtures")
+FIX = os.path.join(ROOT, "tests", "fixtures")
 DEV = os.path.join(FIX, "matter-credentials", "development-attestation")
 ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "CHIP_ROOT")}
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIX = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "nrfconnect-reference")
+FIX = os.path.join(ROOT, "tests", "fixtures", "nrfconnect-reference")
 REFERENCE_MS = 240.0
 # A cold bytecode cache would measure the compiler, not the tool: let every run use and keep .pyc files.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -36,7 +36,7 @@ def job_args(out: str) -> list[str]:
         "--pai_cert", os.path.join(FIX, "PAI_cert.der"),
         "--spake2_it", "1000", "--spake2_salt", "U1BBS0UyUCBLZXkgU2FsdA==", "--passcode", "20202021",
         "--discriminator", "0xF00", "--include_passcode", "--overwrite", "--generate_onboarding",
-        "-s", os.path.join(FIX, "nrfconnect_factory_data.schema"),
+        "-s", os.path.join(ROOT, "scripts", "matter_factory_data", "data", "nrfconnect_factory_data.schema"),
         "--offset", "0xfb000", "--size", "0x1000", "-o", out,
     ]
 

@@ -18,8 +18,8 @@ from .sets import IMAGE, cli, corrupt, onboarding_passcode, read, run_batch
 pytestmark = [pytest.mark.e2e, pytest.mark.sdk,
               pytest.mark.skipif(harness.chip_missing() is not None, reason=str(harness.chip_missing()))]
 
-TEST_CD = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "..", "shared",
-                       "fixtures", "matter-credentials", "test-cd")
+TEST_CD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures",
+                       "matter-credentials", "test-cd")
 CD_CERT = os.path.join(TEST_CD, "Chip-Test-CD-Signing-Cert.pem")
 CD_KEY = os.path.join(TEST_CD, "Chip-Test-CD-Signing-Key.pem")
 

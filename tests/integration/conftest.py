@@ -11,8 +11,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-FIXTURES = os.path.join(SHARED, "fixtures")
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 DEV = os.path.join(FIXTURES, "matter-credentials", "development-attestation")
 
 
