@@ -175,7 +175,7 @@ def test_errors_break_attestation():
     # expired DAC
     _, pai4, dac4 = chain(not_before=datetime.datetime(2020, 1, 1, tzinfo=UTC),
                           not_after=datetime.datetime(2021, 1, 1, tzinfo=UTC))
-    assert any("DAC expired on 2021-01-01" in e for e in _check(None, pai4, dac4).errors)
+    assert any("DAC: expired on 2021-01-01" in e for e in _check(None, pai4, dac4).errors)
     # wrong key types
     _, pai5, dac5 = chain(rsa=True)
     assert any("not EC" in e for e in attestation.check_chain(parsed(dac5), parsed(pai5)).errors)
@@ -191,12 +191,9 @@ def test_deviations_are_warnings():
         return report.deviations
 
     assert devs() == []
-    assert devs(bc=x509.BasicConstraints(ca=True, path_length=None)) == [
-        "DAC: basicConstraints has cA=TRUE; a DAC must not be a CA"]
     assert devs(ku=x509.KeyUsage(True, False, True, False, False, False, False, False, False)) == [
         "DAC: keyUsage has keyEncipherment; a DAC allows only digitalSignature"]
     assert devs(skid=False) == ["DAC: subjectKeyIdentifier extension missing"]
-    assert devs(akid=False) == ["DAC: authorityKeyIdentifier extension missing"]
     assert devs(lower=True) == ["DAC: VID 'fff1' must be exactly 4 uppercase hex digits",
                                 "PAI: VID 'fff1' must be exactly 4 uppercase hex digits",
                                 "PAA: VID 'fff1' must be exactly 4 uppercase hex digits"]
@@ -206,10 +203,25 @@ def test_deviations_are_warnings():
     pai = make("pai", 0xFFF1, issuer=paa, bc=x509.BasicConstraints(ca=True, path_length=1))
     dac = make("dac", 0xFFF1, 0x8000, issuer=pai)
     assert _check(paa, pai, dac).deviations == ["PAI: basicConstraints pathLenConstraint is 1, must be 0"]
+
+
+def test_what_openssl_or_every_commissioner_rejects_is_an_error():
+    """A DAC that is a CA, or one without an authorityKeyIdentifier (openssl verify -x509_strict refuses it)."""
+    def errors(**kw):
+        paa, pai, dac = chain(**kw)
+        return _check(paa, pai, dac, vid=None, pid=None).errors
+
+    assert errors(bc=x509.BasicConstraints(ca=True, path_length=None)) == [
+        "DAC: basicConstraints has cA=TRUE; a DAC must not be a CA"]
+    assert errors(akid=False) == ["DAC: authorityKeyIdentifier extension missing"]
     # DAC starting after the manufacturing date is a note
     paa, pai, dac = chain()
     assert _check(paa, pai, dac, date="2023-06-01").notes == [
-        "DAC notBefore 2024-01-01 is later than the manufacturing date 2023-06-01"]
+        "DAC: not valid until 2024-01-01 00:00:00 UTC, after the manufacturing date 2023-06-01",
+        "PAI: not valid until 2024-01-01 00:00:00 UTC, after the manufacturing date 2023-06-01",
+        "PAA: not valid until 2024-01-01 00:00:00 UTC, after the manufacturing date 2023-06-01"]
+    # but one that expired before it is an error
+    assert _check(paa, pai, dac, date="2024-06-01").errors == []
 
 
 def test_generator_strict_turns_deviations_into_errors(tmp_path, nrf_ref):

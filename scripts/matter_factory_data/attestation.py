@@ -15,6 +15,7 @@ from .spake2p import p256_point as public_point  # the uncompressed P-256 point 
 OID_VENDOR_ID = "1.3.6.1.4.1.37244.2.1"
 OID_PRODUCT_ID = "1.3.6.1.4.1.37244.2.2"
 NO_EXPIRY = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
+FIRST_TIME = datetime.datetime(1950, 1, 1, tzinfo=datetime.timezone.utc)  # UTCTime's first year
 MAX_DER_LEN = 600
 KINDS = ("paa", "pai", "dac")
 
@@ -45,6 +46,9 @@ def matter_name(cn: str, vid: int | None = None, pid: int | None = None):
     x509 = _x509()
     from cryptography.x509.oid import NameOID
 
+    if not 1 <= len(cn.encode("utf-8")) <= 64:  # X.509's bound for a common name (ub-common-name), as UTF-8
+        raise InvalidInput("--cn", f"common name {cn[:70]!r} is {len(cn.encode('utf-8'))} bytes of UTF-8; "
+                                   f"X.509 allows 1..64")
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
     if vid is not None:
         attrs.append(x509.NameAttribute(x509.ObjectIdentifier(OID_VENDOR_ID), f"{vid:04X}"))
@@ -61,9 +65,16 @@ def validity(valid_from: datetime.datetime, lifetime_days: int | None) -> tuple[
         return valid_from, NO_EXPIRY
     if lifetime_days <= 0:
         raise InvalidInput("--lifetime", f"{lifetime_days} must be a positive number of days")
-    not_after = valid_from + datetime.timedelta(days=lifetime_days) - datetime.timedelta(seconds=1)
-    if not_after > NO_EXPIRY:
-        not_after = NO_EXPIRY
+    if not FIRST_TIME <= valid_from <= NO_EXPIRY:
+        raise InvalidInput("--valid_from", f"{valid_from:%Y-%m-%d} is outside what X.509 can express "
+                                           f"(1950-01-01 .. 9999-12-31)")
+    try:
+        not_after = valid_from + datetime.timedelta(days=lifetime_days) - datetime.timedelta(seconds=1)
+    except OverflowError:
+        not_after = None
+    if not_after is None or not_after > NO_EXPIRY:
+        raise InvalidInput("--lifetime", f"{lifetime_days} days from {valid_from:%Y-%m-%d} end after 9999-12-31, "
+                                         f"the last date X.509 can express (leave out --lifetime: no expiry)")
     return valid_from, not_after
 
 
@@ -79,6 +90,7 @@ def issue_certificate(
     lifetime_days: int | None = None,
     serial: int | None = None,
     paa_pathlen: int | None = 1,
+    manufacturing_date: str | None = None,
 ):
     """One certificate of the Matter profile ``kind`` (paa, pai, dac), signed ECDSA-SHA256."""
     x509 = _x509()
@@ -100,6 +112,8 @@ def issue_certificate(
     if valid_from is None:
         valid_from = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     not_before, not_after = validity(valid_from, lifetime_days)
+    if issuer_cert is not None and lifetime_days is None:  # "no expiry" under a CA that expires: end with it
+        not_after = min(not_after, issuer_cert.not_valid_after_utc)
     subject = matter_name(cn, vid, pid)
     skid = x509.SubjectKeyIdentifier.from_public_key(public_key)
     builder = (
@@ -127,7 +141,11 @@ def issue_certificate(
         .add_extension(skid, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier(aki, None, None), critical=False)
     )
-    return builder.sign(signer_key, hashes.SHA256())
+    cert = builder.sign(signer_key, hashes.SHA256())
+    if issuer_cert is not None:  # the chain rules, before the caller writes anything
+        check_issued(der(cert), kind, der(issuer_cert), "paa" if kind == "pai" else "pai", f"new {kind.upper()}",
+                     manufacturing_date)
+    return cert
 
 
 # ---------------------------------------------------------------- reading (DER reader, see der.py)
@@ -216,8 +234,10 @@ def akid_of(cert) -> bytes | None:
 def profile_findings(cert, kind: str) -> tuple[list[str], list[str]]:
     """(errors, deviations) of a ``der.Certificate`` against its Matter profile.
 
-    Errors break attestation for certain (wrong key type, wrong signature algorithm); deviations are
-    what a strict attestation verifier rejects and lenient ones may accept.
+    Errors break attestation for certain: what ``openssl verify -x509_strict`` rejects (a CA without cA=TRUE,
+    keyCertSign or a critical basicConstraints, a missing key identifier, keyCertSign on a leaf, ...) and what
+    every Matter verifier rejects (wrong key type or signature algorithm, a DAC that is a CA, a PAI without a
+    vendor ID). Deviations are what a strict attestation verifier rejects and lenient ones accept.
     """
     from .der import OID_AKID, OID_BASIC_CONSTRAINTS, OID_EC_PUBLIC_KEY, OID_ECDSA_SHA256, OID_KEY_USAGE, OID_PRIME256V1, OID_SKID
 
@@ -232,79 +252,101 @@ def profile_findings(cert, kind: str) -> tuple[list[str], list[str]]:
         errors.append(f"{label}: signature algorithm {cert.signature_algorithm} is not ecdsa-with-SHA256")
     elif cert.signature_algorithm_has_params:
         dev.append(f"{label}: ecdsa-with-SHA256 must have absent parameters")
+    if cert.tbs_signature_algorithm != cert.signature_algorithm:
+        errors.append(f"{label}: the signature algorithm inside the certificate differs from the outer one")
     if cert.version != 3:
-        dev.append(f"{label}: not an X.509 v3 certificate")
+        (errors if cert.extensions else dev).append(f"{label}: not an X.509 v3 certificate")
     if cert.serial <= 0:
         dev.append(f"{label}: serial number must be positive")
     if len(cert.der) > MAX_DER_LEN:
         dev.append(f"{label}: DER is {len(cert.der)} bytes, more than the {MAX_DER_LEN} a device stores")
+    if not cert.subject.attributes:
+        errors.append(f"{label}: subject name is empty")
+    if not cert.issuer.attributes:
+        errors.append(f"{label}: issuer name is empty")
     seen = [oid for oid, _, _ in cert.extensions]
     for oid in sorted(set(seen)):
         if seen.count(oid) > 1:
-            dev.append(f"{label}: extension {oid} appears more than once")
+            errors.append(f"{label}: extension {oid} appears more than once")
 
+    is_ca = kind != "dac"
     bc_ext = cert.extension(OID_BASIC_CONSTRAINTS)
-    if bc_ext is None:
-        dev.append(f"{label}: basicConstraints extension missing")
+    ca, path_len = cert.basic_constraints() if bc_ext is not None else (False, None)
+    if is_ca:
+        if not ca:
+            errors.append(f"{label}: is not a CA (basicConstraints cA=TRUE is missing), so it cannot issue certificates")
+        elif not bc_ext[0]:
+            errors.append(f"{label}: basicConstraints of a CA must be critical")
+        if kind == "pai" and ca and path_len not in (None, 0):
+            dev.append(f"{label}: basicConstraints pathLenConstraint is {path_len}, must be 0")
+        if kind == "pai" and ca and path_len is None:
+            dev.append(f"{label}: basicConstraints must carry pathLenConstraint 0")
+        if kind == "paa" and ca and path_len == 0:
+            errors.append(f"{label}: basicConstraints pathLenConstraint 0 allows no PAI below it")
+        elif kind == "paa" and path_len not in (None, 1):
+            dev.append(f"{label}: basicConstraints pathLenConstraint is {path_len}, must be absent or 1")
     else:
-        ca, path_len = cert.basic_constraints()
-        if not bc_ext[0]:
-            dev.append(f"{label}: basicConstraints must be critical")
-        if kind == "dac":
+        if bc_ext is None:
+            dev.append(f"{label}: basicConstraints extension missing")
+        else:
+            if not bc_ext[0]:
+                dev.append(f"{label}: basicConstraints must be critical")
             if ca:
-                dev.append(f"{label}: basicConstraints has cA=TRUE; a DAC must not be a CA")
-            if path_len is not None:
-                dev.append(f"{label}: basicConstraints must not carry pathLenConstraint")
-        else:
-            if not ca:
-                dev.append(f"{label}: basicConstraints must have cA=TRUE")
-            if kind == "pai" and path_len != 0:
-                dev.append(f"{label}: basicConstraints pathLenConstraint is {path_len}, must be 0")
-            if kind == "paa" and path_len not in (None, 1):
-                dev.append(f"{label}: basicConstraints pathLenConstraint is {path_len}, must be absent or 1")
+                errors.append(f"{label}: basicConstraints has cA=TRUE; a DAC must not be a CA")
+        if path_len is not None:
+            errors.append(f"{label}: basicConstraints carries pathLenConstraint, which only a CA may")
     ku_ext = cert.extension(OID_KEY_USAGE)
+    on = cert.key_usage() if ku_ext is not None else set()
     if ku_ext is None:
-        dev.append(f"{label}: keyUsage extension missing")
-    else:
-        if not ku_ext[0]:
-            dev.append(f"{label}: keyUsage must be critical")
-        on = cert.key_usage()
-        if kind == "dac":
-            if "digitalSignature" not in on:
-                dev.append(f"{label}: keyUsage lacks digitalSignature")
-            extra = sorted(on - {"digitalSignature"})
-            if extra:
-                dev.append(f"{label}: keyUsage has {', '.join(extra)}; a DAC allows only digitalSignature")
-        else:
-            for need in ("keyCertSign", "cRLSign"):
-                if need not in on:
-                    dev.append(f"{label}: keyUsage lacks {need}")
-            extra = sorted(on - {"keyCertSign", "cRLSign", "digitalSignature"})
-            if extra:
-                dev.append(f"{label}: keyUsage has {', '.join(extra)}; a CA allows keyCertSign, cRLSign, digitalSignature")
+        (errors if is_ca else dev).append(f"{label}: keyUsage extension missing")
+    elif not ku_ext[0]:
+        dev.append(f"{label}: keyUsage must be critical")
+    if not is_ca:
+        if ku_ext is not None and "digitalSignature" not in on:
+            dev.append(f"{label}: keyUsage lacks digitalSignature")
+        if "keyCertSign" in on:
+            errors.append(f"{label}: keyUsage has keyCertSign, which only a CA may")
+        extra = sorted(on - {"digitalSignature", "keyCertSign"})
+        if extra:
+            dev.append(f"{label}: keyUsage has {', '.join(extra)}; a DAC allows only digitalSignature")
+    elif ku_ext is not None:
+        if "keyCertSign" not in on:
+            errors.append(f"{label}: keyUsage lacks keyCertSign, so it cannot issue certificates")
+        if "cRLSign" not in on:
+            dev.append(f"{label}: keyUsage lacks cRLSign")
+        extra = sorted(on - {"keyCertSign", "cRLSign", "digitalSignature"})
+        if extra:
+            dev.append(f"{label}: keyUsage has {', '.join(extra)}; a CA allows keyCertSign, cRLSign, digitalSignature")
     ski = cert.extension(OID_SKID)
     if ski is None:
-        dev.append(f"{label}: subjectKeyIdentifier extension missing")
+        (errors if is_ca else dev).append(f"{label}: subjectKeyIdentifier extension missing")
     else:
         if ski[0]:
-            dev.append(f"{label}: subjectKeyIdentifier must not be critical")
+            errors.append(f"{label}: subjectKeyIdentifier must not be critical")
         if len(cert.skid or b"") != 20:
             dev.append(f"{label}: subjectKeyIdentifier is {len(cert.skid or b'')} bytes, must be 20")
     aki = cert.extension(OID_AKID)
     if aki is None:
         if kind != "paa":
-            dev.append(f"{label}: authorityKeyIdentifier extension missing")
+            errors.append(f"{label}: authorityKeyIdentifier extension missing")
     else:
         if aki[0]:
-            dev.append(f"{label}: authorityKeyIdentifier must not be critical")
+            errors.append(f"{label}: authorityKeyIdentifier must not be critical")
         if cert.akid is None or len(cert.akid) != 20:
             dev.append(f"{label}: authorityKeyIdentifier must carry a 20-byte keyIdentifier")
+    self_issued = cert.subject == cert.issuer
+    if kind == "paa" and not self_issued:
+        errors.append(f"{label}: is not self-signed (issuer differs from subject); a PAA is a root")
+    if kind == "pai" and self_issued:
+        errors.append(f"{label}: is self-signed, a root like a PAA; a DAC must be issued by a PAI, which a PAA issues")
     try:
         vid, pid = matter_ids(cert)
     except InvalidInput as e:
         dev.append(f"{label}: {e.rule}")
     else:
-        if kind in ("pai", "dac") and vid is None:
+        if kind == "pai" and vid is None:
+            errors.append(f"{label}: subject has no Matter vendor ID (1.3.6.1.4.1.37244.2.1); a PAI must have one")
+        if kind == "dac" and vid is None:
             dev.append(f"{label}: subject has no Matter vendor ID (1.3.6.1.4.1.37244.2.1)")
         if kind == "dac" and pid is None:
             dev.append(f"{label}: subject has no Matter product ID (1.3.6.1.4.1.37244.2.2)")
@@ -335,15 +377,84 @@ class ChainReport:
         self.deviations = deviations
         self.notes = notes
 
-    def raise_or_warn(self, warn, strict: bool) -> None:
+    def raise_or_warn(self, warn, strict: bool, what: str = "credentials") -> None:
         if self.errors:
-            raise InvalidInput("credentials", self.errors[0])
+            raise InvalidInput(what, self.errors[0])
         if strict and self.deviations:
-            raise InvalidInput("credentials", self.deviations[0] + " (--strict)")
+            raise InvalidInput(what, self.deviations[0] + " (--strict)")
         for d in self.deviations:
             warn(d + " (an error with --strict)")
         for n in self.notes:
             warn(n)
+
+
+def _utc_day(date_text: str) -> tuple[datetime.datetime, datetime.datetime]:
+    start = date_start(date_text)
+    return start, start + datetime.timedelta(days=1) - datetime.timedelta(seconds=1)
+
+
+def link_findings(child, child_kind: str, issuer, issuer_kind: str) -> tuple[list[str], list[str]]:
+    """(errors, deviations) of one link: ``issuer`` signed ``child``, may issue it, and encloses it.
+
+    The issuer's own CA-ness (cA, keyCertSign) is a profile rule, in ``profile_findings``."""
+    child_l, issuer_l = child_kind.upper(), issuer_kind.upper()
+    errors: list[str] = []
+    dev: list[str] = []
+    if not signed_by(child, issuer):
+        errors.append(f"{child_l}: is not signed by the {issuer_l} (signature check failed)")
+    elif child.issuer != issuer.subject:
+        errors.append(f"{child_l}: issuer name differs from the {issuer_l} subject")
+    if child.akid is not None and issuer.skid is not None and child.akid != issuer.skid:
+        errors.append(f"{child_l}: authorityKeyIdentifier differs from the {issuer_l} subjectKeyIdentifier")
+    if not issuer.not_before <= child.not_before:
+        errors.append(f"{child_l}: validity starts {child.not_before:%Y-%m-%d %H:%M:%S} UTC, before its {issuer_l} "
+                      f"({issuer.not_before:%Y-%m-%d %H:%M:%S} UTC); a certificate's validity must lie within its issuer's")
+    if not child.not_after <= issuer.not_after:
+        errors.append(f"{child_l}: validity ends {child.not_after:%Y-%m-%d %H:%M:%S} UTC, after its {issuer_l} "
+                      f"({issuer.not_after:%Y-%m-%d %H:%M:%S} UTC); a certificate's validity must lie within its issuer's")
+    try:
+        child_vid, child_pid = matter_ids(child, lenient=True)
+        issuer_vid, issuer_pid = matter_ids(issuer, lenient=True)
+    except InvalidInput as e:
+        errors.append(e.rule)
+    else:
+        if issuer_vid is not None and child_vid is not None and child_vid != issuer_vid:
+            errors.append(f"{child_l}: vendor ID 0x{child_vid:04X} differs from the {issuer_l} vendor ID 0x{issuer_vid:04X}")
+        if issuer_vid is not None and child_vid is None:
+            errors.append(f"{child_l}: has no vendor ID, but its {issuer_l} allows only vendor ID 0x{issuer_vid:04X}")
+        if issuer_pid is not None and child_pid is not None and child_pid != issuer_pid:
+            errors.append(f"{child_l}: product ID 0x{child_pid:04X} differs from the {issuer_l} product ID 0x{issuer_pid:04X}")
+        if issuer_pid is not None and child_pid is None:
+            errors.append(f"{child_l}: has no product ID, but its {issuer_l} allows only product ID 0x{issuer_pid:04X}")
+    return errors, dev
+
+
+def time_findings(certs: list, manufacturing_date: str | None, now: datetime.datetime,
+                  require_valid_now: bool = False) -> tuple[list[str], list[str]]:
+    """(errors, notes): every certificate is unexpired now and on the manufacturing date (and, for
+    ``require_valid_now``, already valid now, as ``openssl verify`` wants). One that starts after the
+    manufacturing date is a note."""
+    errors: list[str] = []
+    notes: list[str] = []
+    day = _utc_day(manufacturing_date) if manufacturing_date else None
+    for cert, kind in certs:
+        if cert is None:
+            continue
+        label = kind.upper()
+        if cert.not_after < now:
+            errors.append(f"{label}: expired on {cert.not_after:%Y-%m-%d %H:%M:%S} UTC")
+        elif day is not None and cert.not_after < day[0]:
+            errors.append(f"{label}: expired on {cert.not_after:%Y-%m-%d %H:%M:%S} UTC, before the manufacturing "
+                          f"date {manufacturing_date}")
+        if day is not None and cert.not_before > day[1]:
+            # a note, not an error: neither the device nor a commissioner compares the two, and the SDK's own
+            # defaults (manufacturing date 2022-01-01, development DACs from 2022-02-05) do this
+            notes.append(f"{label}: not valid until {cert.not_before:%Y-%m-%d %H:%M:%S} UTC, after the "
+                         f"manufacturing date {manufacturing_date}")
+        if cert.not_before > now:
+            (errors if require_valid_now else notes).append(
+                f"{label}: not valid yet (notBefore {cert.not_before:%Y-%m-%d %H:%M:%S} UTC)")
+    return errors, notes
 
 
 def check_chain(
@@ -355,10 +466,12 @@ def check_chain(
     product_id: int | None = None,
     manufacturing_date: str | None = None,
     now: datetime.datetime | None = None,
+    require_valid_now: bool = False,
 ) -> ChainReport:
-    """What breaks attestation (errors) and what deviates from the profiles (deviations).
+    """The one chain checker: what breaks attestation (errors) and what deviates from the profiles.
 
     ``dac``, ``pai``, ``paa`` are ``der.Certificate``; ``dac_key`` a private scalar or ``cryptography`` key.
+    Every path that issues or consumes certificates ends here (or in ``check_issued`` for one new link).
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
     errors: list[str] = []
@@ -370,54 +483,61 @@ def check_chain(
         e, d = profile_findings(cert, kind)
         errors += e
         deviations += d
-    if errors:
+    if any("algorithm" in e or "curve" in e for e in errors):
         return ChainReport(errors, deviations, notes)
     if dac_key is not None and not key_matches(dac, dac_key):
         errors.append("DAC key does not match the DAC certificate's public key")
-    if not signed_by(dac, pai):
-        errors.append("DAC is not signed by the PAI (signature check failed)")
-    elif dac.issuer != pai.subject:
-        errors.append("DAC issuer name differs from the PAI subject")
-    if dac.akid is not None and pai.skid is not None and dac.akid != pai.skid:
-        deviations.append("DAC authorityKeyIdentifier differs from the PAI subjectKeyIdentifier")
-    if paa is not None:
-        if not signed_by(pai, paa):
-            errors.append("PAI is not signed by the PAA (signature check failed)")
-        if pai.akid is not None and paa.skid is not None and pai.akid != paa.skid:
-            deviations.append("PAI authorityKeyIdentifier differs from the PAA subjectKeyIdentifier")
+    e, n = time_findings([(dac, "dac"), (pai, "pai"), (paa, "paa")], manufacturing_date, now, require_valid_now)
+    errors += e  # an expired certificate first: it is the cause of a validity that no longer nests
+    notes += n
+    links = [(dac, "dac", pai, "pai")] + ([(pai, "pai", paa, "paa")] if paa is not None else [])
+    for child, child_kind, issuer, issuer_kind in links:
+        e, d = link_findings(child, child_kind, issuer, issuer_kind)
+        errors += e
+        deviations += d
     try:
         dac_vid, dac_pid = matter_ids(dac, lenient=True)
-        pai_vid, pai_pid = matter_ids(pai, lenient=True)
-        paa_vid, _ = matter_ids(paa, lenient=True) if paa is not None else (None, None)
-    except InvalidInput as e:
-        errors.append(e.rule)
-    else:
-        if dac_vid is not None and pai_vid is not None and dac_vid != pai_vid:
-            errors.append(f"DAC vendor ID 0x{dac_vid:04X} differs from the PAI vendor ID 0x{pai_vid:04X}")
-        if pai_pid is not None and dac_pid is not None and pai_pid != dac_pid:
-            errors.append(f"DAC product ID 0x{dac_pid:04X} differs from the PAI product ID 0x{pai_pid:04X}")
-        if paa_vid is not None and pai_vid is not None and paa_vid != pai_vid:
-            errors.append(f"PAI vendor ID 0x{pai_vid:04X} differs from the PAA vendor ID 0x{paa_vid:04X}")
-        if vendor_id is not None and dac_vid is not None and dac_vid != vendor_id:
-            errors.append(f"vendor_id 0x{vendor_id:04X} differs from the DAC vendor ID 0x{dac_vid:04X}")
-        if product_id is not None and dac_pid is not None and dac_pid != product_id:
-            errors.append(f"product_id 0x{product_id:04X} differs from the DAC product ID 0x{dac_pid:04X}")
-    for cert, label in ((dac, "DAC"), (pai, "PAI"), (paa, "PAA")):
-        if cert is not None and cert.not_after < now:
-            errors.append(f"{label} expired on {cert.not_after:%Y-%m-%d %H:%M:%S} UTC")
-    for issuer, label in ((pai, "PAI"), (paa, "PAA")):
-        if issuer is not None and not issuer.not_before <= dac.not_before <= issuer.not_after:
-            deviations.append(f"{label} is not valid at the DAC's notBefore ({dac.not_before:%Y-%m-%d})")
-    if dac.not_before > now:
-        notes.append(f"DAC is not valid yet (notBefore {dac.not_before:%Y-%m-%d %H:%M:%S} UTC)")
-    if manufacturing_date:
-        y, m, d = (int(x) for x in manufacturing_date.split("-"))
-        mfg = datetime.datetime(y, m, d, tzinfo=datetime.timezone.utc)
-        if dac.not_before > mfg + datetime.timedelta(days=1):
-            notes.append(
-                f"DAC notBefore {dac.not_before:%Y-%m-%d} is later than the manufacturing date {manufacturing_date}"
-            )
+    except InvalidInput:
+        dac_vid = dac_pid = None
+    if vendor_id is not None and dac_vid is not None and dac_vid != vendor_id:
+        errors.append(f"vendor_id 0x{vendor_id:04X} differs from the DAC vendor ID 0x{dac_vid:04X}")
+    if product_id is not None and dac_pid is not None and dac_pid != product_id:
+        errors.append(f"product_id 0x{product_id:04X} differs from the DAC product ID 0x{dac_pid:04X}")
     return ChainReport(errors, deviations, notes)
+
+
+def check_issuer(ca, kind: str, manufacturing_date: str | None = None, issuer=None, issuer_kind: str = "paa",
+                 now: datetime.datetime | None = None, strict: bool = False, warn=None) -> None:
+    """A CA about to issue certificates (a PAI for DACs, a PAA for PAIs) must be able to: raise the first
+    violation as ``InvalidInput`` naming the certificate and the rule (``issuer`` checks its link too)."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    errors, deviations = profile_findings(ca, kind)
+    notes: list[str] = []
+    if issuer is not None:
+        e, d = profile_findings(issuer, issuer_kind)
+        errors += e
+        deviations += d
+        e, d = link_findings(ca, kind, issuer, issuer_kind)
+        errors += e
+        deviations += d
+    e, n = time_findings([(ca, kind), (issuer, issuer_kind)], manufacturing_date, now)
+    errors += e
+    notes += n
+    ChainReport(errors, deviations, notes).raise_or_warn(warn or (lambda _m: None), strict, ca.what)
+
+
+def check_issued(child_der: bytes, child_kind: str, issuer_der: bytes, issuer_kind: str, what: str,
+                 manufacturing_date: str | None = None) -> None:
+    """A certificate just issued, before anything is written: its issuer may issue it and it nests inside
+    the issuer (validity, VID, PID). Deviations of a given CA are reported by ``check_issuer``."""
+    child = load_cert(child_der, what)
+    issuer = load_cert(issuer_der, "issuing CA")
+    errors = profile_findings(issuer, issuer_kind)[0] + profile_findings(child, child_kind)[0]
+    errors += link_findings(child, child_kind, issuer, issuer_kind)[0]
+    errors += time_findings([(child, child_kind)], manufacturing_date,
+                            datetime.datetime.now(datetime.timezone.utc))[0]
+    if errors:
+        raise InvalidInput(what, errors[0])
 
 
 def check_factory_credentials(fd, dac_key, report, strict: bool = False, paa_path: str | None = None,

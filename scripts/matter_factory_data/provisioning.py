@@ -104,14 +104,17 @@ def generated_credentials(args: Any, report, outdir: str) -> Credentials:
     if args.gen_certs:
         name = f"{args.vendor_name or ''}_{args.product_name or ''}".strip("_") or "Matter Device"
         paa_cert, paa_key = resolve_paa(args, report, args.vendor_id, start, outdir, files)
+        attestation.check_issuer(attestation.load_cert(attestation.der(paa_cert), "--paa_cert"), "paa",
+                                 args.date, warn=report.warn)
         pai_key = attestation.generate_p256_key()
         pai = attestation.issue_certificate(
-            "pai", name[:64], pai_key.public_key(), paa_key, paa_cert, vid=args.vendor_id, valid_from=max(start, paa_cert.not_valid_before_utc)
+            "pai", name[:64], pai_key.public_key(), paa_key, paa_cert, vid=args.vendor_id,
+            valid_from=max(start, paa_cert.not_valid_before_utc), manufacturing_date=args.date,
         )
         dac_key = attestation.generate_p256_key()
         dac = attestation.issue_certificate(
             "dac", name[:64], dac_key.public_key(), pai_key, pai, vid=args.vendor_id, pid=args.product_id,
-            valid_from=max(start, pai.not_valid_before_utc),
+            valid_from=max(start, pai.not_valid_before_utc), manufacturing_date=args.date,
         )
         _add_pair(files, outdir, "PAI", pai, pai_key)
         _add_pair(files, outdir, "DAC", dac, dac_key)
@@ -155,11 +158,15 @@ def parse_valid_from(text: str, what: str = "--valid_from"):
     import datetime
 
     t = text.strip().replace("T", " ").rstrip("Z")
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
-        try:
-            return datetime.datetime.strptime(t, fmt).replace(tzinfo=datetime.timezone.utc)
-        except ValueError:
-            continue
+    if t.isascii():  # strptime also reads other scripts' digits
+        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+            try:
+                value = datetime.datetime.strptime(t, fmt).replace(tzinfo=datetime.timezone.utc)
+            except ValueError:
+                continue
+            if value.year < 1950:
+                raise InvalidInput(what, f"{text!r} is before 1950-01-01, the first date X.509 can express")
+            return value
     raise InvalidInput(what, f"{text!r} is not a date/time of the form YYYY-MM-DD [HH:MM:SS]")
 
 

@@ -24,6 +24,27 @@ examples:
 """
 
 
+GENERATE_EPILOG = """\
+examples:
+  # a new test PAA, PAI and DAC (and a CD) in creds/, with NXP's file names
+  %(prog)s -o creds --vendor_id 0xFFF1 --product_id 0x8000 --vendor_name Acme --product_name Lamp --gen_cd
+  # under an existing PAA
+  %(prog)s -o creds --vendor_id 0xFFF1 --product_id 0x8000 --vendor_name Acme --product_name Lamp \\
+      --paa_cert creds/PAA-Cert.pem --paa_key creds/PAA-Key.pem
+"""
+
+VERIFY_EPILOG = """\
+The chain passes when OpenSSL ('openssl verify -x509_strict') would accept it and the Matter rules hold
+(a DAC is issued by a PAI, which a PAA issues; VID and PID fit their issuer; validity nests; every
+certificate is valid now and unexpired on --date). Exit 0 when attestation would succeed, 2 otherwise.
+
+examples:
+  %(prog)s --dac creds/DAC-Cert.der --pai creds/PAI-Cert.der --paa creds/PAA-Cert.der
+  %(prog)s --dac creds/DAC-Cert.der --dac_key creds/DAC-Key.der --pai creds/PAI-Cert.der \\
+      --vendor_id 0xFFF1 --product_id 0x8000 --date 2024-01-15 --cd creds/CD.der --cd_signing_cert signer.pem
+"""
+
+
 def main(argv: list[str], prog: str) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(f"usage: {prog} {{paa,pai,dac,generate,verify}} [options]\n\n{DESCRIPTION}\n{EPILOG % {'prog': prog}}")
@@ -54,10 +75,13 @@ def issue_main(kind: str, argv: list[str], prog: str) -> int:
 
     p = ArgumentParser(prog=prog, description=f"Issue one {kind.upper()} certificate and key (Matter profile).",
                        epilog=group_epilog(EPILOG, prog))
-    p.add_argument("--cn", help="subject common name")
-    p.add_argument("--vendor_id", type=any_int, help="Matter vendor ID (required for a PAI and a DAC, optional for a PAA)")
+    p.add_argument("--cn", help="subject common name, 1..64 characters")
+    p.add_argument("--vendor_id", type=any_int, required=kind != "paa",
+                   help="Matter vendor ID" + (" (optional for a PAA)" if kind == "paa" else ""))
     if kind != "paa":
-        p.add_argument("--product_id", type=any_int, help="Matter product ID (required for a DAC, optional for a PAI)")
+        p.add_argument("--product_id", type=any_int, required=kind == "dac",
+                       help="Matter product ID" + (" (optional for a PAI: it limits the PAI to one product)"
+                                                   if kind == "pai" else ""))
         p.add_argument("--ca_cert", required=True, help="issuing CA certificate (DER or PEM)")
         p.add_argument("--ca_key", required=True, help="issuing CA private key (DER or PEM)")
         p.add_argument("--ca_key_password", help="password of an encrypted CA key")
@@ -80,6 +104,9 @@ def issue_main(kind: str, argv: list[str], prog: str) -> int:
     ca_cert = ca_key = None
     if kind != "paa":
         ca_cert, ca_key = provisioning.load_ca(args.ca_cert, args.ca_key, "ca", args.ca_key_password)
+        # the CA can issue this certificate: a PAA for a PAI, a PAI (not a PAA) for a DAC
+        attestation.check_issuer(attestation.load_cert(attestation.der(ca_cert), "--ca_cert"),
+                                 "paa" if kind == "pai" else "pai", warn=report.warn)
         if ca_cert.not_valid_before_utc > valid_from:
             raise InvalidInput("--valid_from", f"{valid_from:%Y-%m-%d %H:%M:%S} is before the CA's notBefore "
                                f"{ca_cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S}; the chain would not verify")
@@ -101,7 +128,7 @@ def generate_main(argv: list[str], prog: str) -> int:
     from ..errors import InvalidInput
     from ..fileio import WriteSet
 
-    p = ArgumentParser(prog=prog, dual_spelling=True,
+    p = ArgumentParser(prog=prog, dual_spelling=True, epilog=GENERATE_EPILOG,
                        description="PAA (unless given), PAI and DAC, and optionally a CD, with the options and file "
                                    "names of NXP's generate_certs.py.")
     p.add_argument("--chip_cert_path", help="accepted for compatibility and ignored (no chip-cert is needed)")
@@ -111,7 +138,7 @@ def generate_main(argv: list[str], prog: str) -> int:
     p.add_argument("--vendor_name", required=True, help="vendor name (CN = vendor name + ' ' + product name)")
     p.add_argument("--product_name", required=True, help="product name")
     p.add_argument("--gen_cd", action="store_true", help="also generate Chip-Test-CD-<VID>-<PID>.der")
-    p.add_argument("--cd_type", type=int, default=1, choices=[0, 1, 2], help="CD certification type (default 1)")
+    p.add_argument("--cd_type", type=any_int, default=1, choices=[0, 1, 2], help="CD certification type (default 1)")
     p.add_argument("--device_type", type=any_int, default=0, help="CD device type (default 0)")
     p.add_argument("--paa_cert", help="PAA certificate (a PAA is generated unless both --paa_cert and --paa_key)")
     p.add_argument("--paa_key", help="PAA key")
@@ -127,13 +154,13 @@ def generate_main(argv: list[str], prog: str) -> int:
     except ValueError:
         raise InvalidInput("--lifetime", f"{args.lifetime!r} is not a number of days") from None
     valid_from = provisioning.parse_valid_from(args.valid_from)
-    if not os.path.isdir(args.output):
-        os.makedirs(args.output, exist_ok=True)
     cn = f"{args.vendor_name} {args.product_name}"
     tag = f"{args.vendor_id:X}-{args.product_id:X}"
     files: list = []
     if args.paa_cert and args.paa_key:
         paa_cert, paa_key = provisioning.load_ca(args.paa_cert, args.paa_key, "paa")
+        attestation.check_issuer(attestation.load_cert(attestation.der(paa_cert), "--paa_cert"), "paa",
+                                 warn=report.warn)
     else:
         paa_key = attestation.generate_p256_key()
         paa_cert = attestation.issue_certificate("paa", cn, paa_key.public_key(), paa_key, valid_from=valid_from,
@@ -158,7 +185,7 @@ def generate_main(argv: list[str], prog: str) -> int:
     ws = WriteSet(overwrite=args.overwrite)
     for path, data, secret in files:
         ws.add(path, data, secret)
-    ws.commit()
+    ws.commit(make_dirs=True)
     for path in ws.paths():
         print(path)
     return 0
@@ -168,7 +195,8 @@ def verify_main(argv: list[str], prog: str) -> int:
     from .. import attestation, cd, keys
     from ..errors import InvalidInput
 
-    p = ArgumentParser(prog=prog, description="Check an attestation chain, its key, VID/PID and an optional CD. "
+    p = ArgumentParser(prog=prog, epilog=VERIFY_EPILOG,
+                       description="Check an attestation chain, its key, VID/PID and an optional CD. "
                                               "Exit 0 when attestation would succeed, 2 otherwise.")
     p.add_argument("--dac", required=True, help="DAC certificate (DER or PEM)")
     p.add_argument("--dac_key", help="DAC private key: checked against the DAC")
@@ -192,7 +220,8 @@ def verify_main(argv: list[str], prog: str) -> int:
     pai = attestation.load_cert(keys.load_certificate_der(args.pai, "--pai"), "--pai")
     paa = attestation.load_cert(keys.load_certificate_der(args.paa, "--paa"), "--paa") if args.paa else None
     dac_key = keys.load_dac_scalar(args.dac_key, "--dac_key", args.dac_key_password) if args.dac_key else None
-    result = attestation.check_chain(dac, pai, paa, dac_key, args.vendor_id, args.product_id, args.date)
+    result = attestation.check_chain(dac, pai, paa, dac_key, args.vendor_id, args.product_id, args.date,
+                                     require_valid_now=True)
     errors = list(result.errors)
     if args.cd:
         from ..fileio import read_bytes
