@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import string
 import sys
 import time
@@ -227,6 +228,9 @@ def _csv_int(row: dict, column: str, where: str, base: int) -> int:
 def _check_dirname(serial: str, what: str) -> None:
     if serial in (".", "..") or "/" in serial or "\\" in serial or "\0" in serial or serial.startswith("."):
         raise InvalidInput(what, f"{serial!r} cannot name a directory")
+    if serial[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        raise InvalidInput(what, f"serial {serial!r} starts with {serial[:1]!r}, which a spreadsheet reads as a "
+                                 f"formula in the manifest (and a command line as an option): start it otherwise")
 
 
 def load_dac_pair(cert_path: str, key_path: str, pai, where: str) -> tuple[bytes, bytes, int, bytes]:
@@ -244,6 +248,20 @@ def load_dac_pair(cert_path: str, key_path: str, pai, where: str) -> tuple[bytes
     if report.errors:
         raise InvalidInput(where, report.errors[0])
     return der, scalar.to_bytes(32, "big"), dac.serial, dac.public_key_bytes
+
+
+def check_one_dac_per_device(dac_pairs: list | None, rows: list | None, args) -> None:
+    """The same DAC certificate or key given for two devices is refused before any work."""
+    seen_cert: dict = {}
+    seen_key: dict = {}
+    given = [(f"--dac_dir pair {i + 1}", pair) for i, pair in enumerate(dac_pairs or [])]
+    given += [(f"{args.csv} device {i + 1} ({row.get('serial') or 'no serial'})", row["dac"])
+              for i, row in enumerate(rows or []) if row.get("dac")]
+    for where, (der, key, _serial, _point) in given:
+        for seen, value, what in ((seen_cert, der, "DAC certificate"), (seen_key, key, "DAC key")):
+            if value in seen:
+                raise InvalidInput(where, f"has the same {what} as {seen[value]}: every device needs its own DAC")
+            seen[value] = where
 
 
 def dac_dir_pairs(path: str) -> list[tuple[str, str]]:
@@ -289,8 +307,9 @@ def _worker_init(ctx: dict) -> None:
         from .qrimage import BATCH_MASK, qr_png
 
         _W["qr_png"], _W["qr_mask"] = qr_png, BATCH_MASK
-    _W["batch_fd"] = os.open(ctx["batch_dir"], os.O_RDONLY | os.O_DIRECTORY)
-    _W["staging_fd"] = os.open(os.path.join(ctx["batch_dir"], STAGING), os.O_RDONLY | os.O_DIRECTORY)
+    if os.path.isdir(os.path.join(ctx["batch_dir"], STAGING)):  # not for the probe, which writes nothing
+        _W["batch_fd"] = os.open(ctx["batch_dir"], os.O_RDONLY | os.O_DIRECTORY)
+        _W["staging_fd"] = os.open(os.path.join(ctx["batch_dir"], STAGING), os.O_RDONLY | os.O_DIRECTORY)
 
 
 def _worker_close() -> None:
@@ -347,7 +366,27 @@ def write_new(dir_fd: int, name: str, data: bytes, secret: bool) -> None:
 
 
 def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
-    """Write a chunk of devices (each staged, then renamed into place) and return their manifest rows.
+    """Write a chunk of devices (each staged, then renamed into place) and return their manifest rows."""
+    return _write_devices(*_prepare_devices(chunk))
+
+
+def probe_devices(ctx: dict, chunk: list[tuple[int, dict]]) -> None:
+    """Make ``chunk``'s devices in memory (every value, check, certificate and encoding, no file): a batch
+    runs this on its first and last device before it writes anything, so a bad option fails cleanly."""
+    from . import attestation
+
+    _worker_init(ctx)
+    try:
+        prepared = _prepare_devices(chunk)
+        for k, (i, _row) in enumerate(chunk):
+            attestation.check_issued(prepared[3][k], "dac", ctx["pai_der"], "pai", f"device {prepared[0][k]} DAC",
+                                     ctx["date"])
+    finally:
+        _worker_close()
+
+
+def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
+    """Every value and encoding of a chunk's devices, checked, in memory.
 
     The work goes phase by phase over the whole chunk (values, PBKDF2, points, certificates, encodings,
     files, rows) rather than device by device: each phase's code then stays warm in the CPU's caches while it
@@ -437,6 +476,15 @@ def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
     pngs = [w["qr_png"](q, mask=w["qr_mask"]) for q in qrs] if w["png"] else None
     key_der = w["key_der"]
     key_ders = [key_der(int.from_bytes(key, "big"), point) for key, point in zip(dac_keys, dac_points)]
+    return (serials, json_texts, images, dac_ders, key_ders, texts, pngs, discs, passcodes, manuals, qrs, salts,
+            uids, dac_serials)
+
+
+def _write_devices(serials, json_texts, images, dac_ders, key_ders, texts, pngs, discs, passcodes, manuals, qrs,
+                   salts, uids, dac_serials) -> list[str]:
+    """The files of prepared devices (each staged, then renamed into place) and their manifest rows."""
+    w = _W
+    vid, pid, it = w["vid"], w["pid"], w["spake2_it"]
     # the files: each device staged, then renamed into place
     staging, batch_fd = w["staging_fd"], w["batch_fd"]
     for k, serial in enumerate(serials):
@@ -828,8 +876,6 @@ class Progress:
 
 def run(spec: Spec, args, report) -> dict:
     """Produce (or finish) a batch; returns a summary."""
-    import secrets
-
     from . import attestation, keys
     from .fileio import read_bytes
 
@@ -859,20 +905,16 @@ def run(spec: Spec, args, report) -> dict:
     pai_scalar = keys.load_dac_scalar(args.pai_key, "--pai_key", getattr(args, "pai_key_password", None))
     if not attestation.key_matches(pai, pai_scalar):
         raise InvalidInput("--pai_key", "does not match --pai_cert")
-    errors, deviations = attestation.profile_findings(pai, "pai")
-    if errors:
-        raise InvalidInput("--pai_cert", errors[0])
-    for d in deviations:
-        report.warn(d)
+    paa = None
+    if args.paa_cert:
+        paa = attestation.load_cert(keys.load_certificate_der(args.paa_cert, "--paa_cert"), "--paa_cert")
+    # the PAI can issue DACs (a CA, under its PAA, unexpired on the manufacturing date) for this VID/PID
+    attestation.check_issuer(pai, "pai", spec.date, issuer=paa, warn=report.warn)
     pai_vid, pai_pid = attestation.matter_ids(pai, lenient=True)
     if pai_vid is not None and pai_vid != spec.vendor_id:
         raise InvalidInput("--vendor_id", f"0x{spec.vendor_id:04X} differs from the PAI vendor ID 0x{pai_vid:04X}")
     if pai_pid is not None and pai_pid != spec.product_id:
         raise InvalidInput("--product_id", f"0x{spec.product_id:04X} differs from the PAI product ID 0x{pai_pid:04X}")
-    if args.paa_cert:
-        paa = attestation.load_cert(keys.load_certificate_der(args.paa_cert, "--paa_cert"), "--paa_cert")
-        if not attestation.signed_by(pai, paa):
-            raise InvalidInput("--pai_cert", "is not signed by --paa_cert")
     cd_der = None
     if args.cd:
         from . import cd
@@ -910,6 +952,7 @@ def run(spec: Spec, args, report) -> dict:
         if len(files) < spec.count:
             raise InvalidInput("--dac_dir", f"holds {len(files)} DAC pairs for {spec.count} devices")
         dac_pairs = [load_dac_pair(c, k, pai, os.path.basename(c)) for c, k in files[: spec.count]]
+    check_one_dac_per_device(dac_pairs, rows, args)
     if args.seed is not None:
         if not 0xFFF1 <= spec.vendor_id <= 0xFFF4 and not args.force:
             raise InvalidInput("--seed", f"derives every key and passcode from the seed: refused for the production "
@@ -917,23 +960,153 @@ def run(spec: Spec, args, report) -> dict:
         report.warn("=" * 20 + " --seed: every DAC key, passcode and salt of this batch can be recomputed from the "
                     "seed; use it for test batches only " + "=" * 20)
 
-    # the batch directory and its state
+    # the DACs' validity: inside the PAI's, from the manufacturing date unless --valid_from says otherwise
+    not_before, not_after = dac_validity(spec, pai)
+    seed_key = hashlib.sha256(b"matter-factory-data seed:" + args.seed.encode()).digest() if args.seed is not None \
+        else None
     batch_dir = os.path.join(args.out, f"{spec.vendor_id:04x}_{spec.product_id:04x}")
+    ctx = {
+        "key": seed_key or secrets.token_bytes(32), "vid": spec.vendor_id, "pid": spec.product_id,
+        "vendor_name": spec.vendor_name,
+        "product_name": spec.product_name, "date": spec.date, "hw_ver": spec.hw_ver, "hw_ver_str": spec.hw_ver_str,
+        "sw_ver_str": spec.sw_ver_str, "spake2_it": spec.spake2_it, "salt_len": spec.salt_len,
+        "serial_pattern": spec.serial_pattern, "serial_start": spec.serial_start, "count": spec.count,
+        "include_passcode": spec.include_passcode, "enable_key": spec.enable_key, "rd_uid": spec.rd_uid,
+        "product_finish": spec.product_finish, "primary_color": spec.primary_color, "png": spec.png,
+        "secrets_in_manifest": spec.secrets_in_manifest, "offset": spec.offset, "size": spec.size,
+        "batch_dir": batch_dir,
+        "pai_der": pai_der, "pai_scalar": pai_scalar, "cn": f"{spec.vendor_name} {spec.product_name}"[:64],
+        "not_before": not_before, "not_after": not_after, "serial_prefix": 1, "dac_pairs": dac_pairs,
+        "format": spec.format, "cd_der": cd_der,
+        "fixed_passcodes": frozenset(r["passcode"] for r in rows if "passcode" in r) if rows else frozenset(),
+        "fixed_discriminators": frozenset(r["discriminator"] for r in rows if "discriminator" in r) if rows else frozenset(),
+    }
+    # every option is checked on real devices before the first byte is written: the first and the last
+    # (the longest generated serial), made in memory
+    probe_devices(ctx, [(i, rows[i] if rows is not None else {}) for i in sorted({0, spec.count - 1})])
+
+    # the batch directory, locked for this run, and its state
     state_path = os.path.join(batch_dir, STATE_FILE)
     manifest_path = os.path.join(batch_dir, MANIFEST)
     fingerprint = spec.fingerprint(pai_der, csv_digest, args.dac_dir, args.seed)
+    if not os.path.isdir(args.out):
+        try:
+            os.makedirs(args.out)
+        except OSError as e:
+            raise OperationFailed(f"--out: cannot create '{args.out}': {e.strerror or e}") from None
+    try:
+        os.mkdir(batch_dir)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise OperationFailed(f"--out: cannot create '{batch_dir}': {e.strerror or e}") from None
+    lock = BatchLock(batch_dir)
+    try:
+        return _run_locked(spec, args, report, ctx, rows, batch_dir, state_path, manifest_path, fingerprint,
+                           seed_key, lock)
+    finally:
+        lock.release()
+
+
+def dac_validity(spec: Spec, pai):
+    """(notBefore, notAfter) of a batch's DACs: from --valid_from or the manufacturing date at 00:00:00 UTC,
+    for --lifetime days or until the PAI ends; outside the PAI's validity is an error, not a silent change."""
+    import datetime
+
+    from . import attestation
+
+    if spec.valid_from is None:
+        not_before = attestation.date_start(spec.date)
+        if not_before < pai.not_before:
+            raise InvalidInput("--date", f"{spec.date} is before the PAI's notBefore "
+                                         f"{pai.not_before:%Y-%m-%d %H:%M:%S} UTC: the DACs would start before their "
+                                         f"PAI (give a later --date, or --valid_from)")
+    else:
+        not_before = datetime.datetime.fromisoformat(spec.valid_from)
+        if not_before < pai.not_before:
+            raise InvalidInput("--valid_from", f"{not_before:%Y-%m-%d %H:%M:%S} is before the PAI's notBefore "
+                                               f"{pai.not_before:%Y-%m-%d %H:%M:%S} UTC: a DAC must start within its PAI")
+    _, not_after = attestation.validity(not_before, spec.lifetime)
+    if spec.lifetime is None:
+        not_after = min(not_after, pai.not_after)
+    elif not_after > pai.not_after:
+        raise InvalidInput("--lifetime", f"{spec.lifetime} days from {not_before:%Y-%m-%d} end "
+                                         f"{not_after:%Y-%m-%d %H:%M:%S} UTC, after the PAI "
+                                         f"({pai.not_after:%Y-%m-%d %H:%M:%S} UTC)")
+    if not_before > pai.not_after:
+        raise InvalidInput("--valid_from", f"{not_before:%Y-%m-%d} is after the PAI's notAfter")
+    return not_before, not_after
+
+
+class BatchLock:
+    """One run per batch directory: an exclusive ``flock`` on ``.batch.lock``, which holds the owner's PID
+    while the run lasts and is removed when it ends. The kernel drops the lock when its process ends, kill -9
+    included, so it can never be left stuck (a file left by a killed run is simply locked again)."""
+
+    NAME = ".batch.lock"
+
+    def __init__(self, batch_dir: str):
+        import fcntl
+
+        self.path = os.path.join(batch_dir, self.NAME)
+        while True:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                try:
+                    owner = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip()
+                except OSError:
+                    owner = ""
+                os.close(self.fd)
+                self.fd = -1
+                by = f" by process {owner}" if owner.isdigit() else ""
+                raise OperationFailed(f"{batch_dir} is in use{by}: another batch is writing into it; wait for it "
+                                      f"to finish (the same command then resumes or confirms the batch)") from None
+            try:  # the lock is ours only if the file is still the one at the path (not removed by its last owner)
+                if os.stat(self.path).st_ino == os.fstat(self.fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(self.fd)
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            try:
+                os.unlink(self.path)  # while still locked: a waiting run then retries on a new file
+            except OSError:
+                pass
+            os.close(self.fd)  # closing drops the lock
+            self.fd = -1
+
+
+def _clear_dir(path: str) -> None:
+    """Remove everything in a batch directory but its lock."""
+    for name in os.listdir(path):
+        if name == BatchLock.NAME:
+            continue
+        full = os.path.join(path, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            _remove_tree(full)
+        else:
+            os.unlink(full)
+
+
+def _run_locked(spec: Spec, args, report, ctx: dict, rows, batch_dir: str, state_path: str, manifest_path: str,
+                fingerprint: str, seed_key: bytes | None, lock: BatchLock) -> dict:
     state = read_state(state_path)
     if state is not None and state.get("fingerprint") != fingerprint:
         if not args.overwrite:
             raise OperationFailed(f"{batch_dir} holds a different batch; use --overwrite to replace it "
                                   f"(or choose another --out)")
-        _remove_tree(batch_dir)
+        _clear_dir(batch_dir)
         state = None
-    if state is None and os.path.isdir(batch_dir) and os.listdir(batch_dir):
+    if state is None and set(os.listdir(batch_dir)) - {BatchLock.NAME}:
         if not args.overwrite:
             raise OperationFailed(f"{batch_dir} exists and is not a batch of this tool; use --overwrite to replace it")
-        _remove_tree(batch_dir)
-    os.makedirs(batch_dir, exist_ok=True)
+        _clear_dir(batch_dir)
     if state is not None and state.get("complete"):
         done = _recover_manifest(manifest_path) if os.path.exists(manifest_path) else 0
         if done == spec.count:
@@ -941,8 +1114,7 @@ def run(spec: Spec, args, report) -> dict:
         raise OperationFailed(f"{manifest_path} lists {done} devices but the batch is marked complete with "
                               f"{spec.count}: the directory was changed by hand")
     if state is None:
-        key = hashlib.sha256(b"matter-factory-data seed:" + args.seed.encode()).digest() if args.seed is not None \
-            else secrets.token_bytes(32)
+        key = seed_key or secrets.token_bytes(32)
         state = {"fingerprint": fingerprint, "count": spec.count, "key": key.hex(), "complete": False}
         _write_state(state_path, state)
     key = bytes.fromhex(state["key"])
@@ -968,31 +1140,13 @@ def run(spec: Spec, args, report) -> dict:
             name = _serial_of(spec, i, rows)
             if name in present:
                 _remove_tree(os.path.join(batch_dir, name))
+    cd_der = ctx["cd_der"]
     if cd_der is not None:
         from .fileio import write_atomic
 
         write_atomic(os.path.join(batch_dir, "CD.der"), cd_der)
-
-    import datetime
-
-    not_before = attestation.date_start(spec.date) if spec.valid_from is None else \
-        datetime.datetime.fromisoformat(spec.valid_from)
-    not_before = max(not_before, pai.not_before)
-    _, not_after = attestation.validity(not_before, spec.lifetime)
-    ctx = {
-        "key": key, "vid": spec.vendor_id, "pid": spec.product_id, "vendor_name": spec.vendor_name,
-        "product_name": spec.product_name, "date": spec.date, "hw_ver": spec.hw_ver, "hw_ver_str": spec.hw_ver_str,
-        "sw_ver_str": spec.sw_ver_str, "spake2_it": spec.spake2_it, "salt_len": spec.salt_len,
-        "serial_pattern": spec.serial_pattern, "serial_start": spec.serial_start, "count": spec.count,
-        "include_passcode": spec.include_passcode, "enable_key": spec.enable_key, "rd_uid": spec.rd_uid,
-        "product_finish": spec.product_finish, "primary_color": spec.primary_color, "png": spec.png,
-        "secrets_in_manifest": secret_manifest, "offset": spec.offset, "size": spec.size, "batch_dir": batch_dir,
-        "pai_der": pai_der, "pai_scalar": pai_scalar, "cn": f"{spec.vendor_name} {spec.product_name}"[:64],
-        "not_before": not_before, "not_after": not_after, "serial_prefix": serial_prefix, "dac_pairs": dac_pairs,
-        "format": spec.format, "cd_der": cd_der,
-        "fixed_passcodes": frozenset(r["passcode"] for r in rows if "passcode" in r) if rows else frozenset(),
-        "fixed_discriminators": frozenset(r["discriminator"] for r in rows if "discriminator" in r) if rows else frozenset(),
-    }
+    ctx["key"] = key
+    ctx["serial_prefix"] = serial_prefix
     if spec.count > 4096 and not spec.unique_discriminators:
         report.warn(f"{spec.count} devices share 4096 discriminators: each value is used at most "
                     f"{-(-spec.count // 4096)} times")

@@ -75,8 +75,11 @@ def main(argv: list[str], prog: str) -> int:
     cred.add_argument("--pai_key_password", help="password of an encrypted PAI key")
     cred.add_argument("--paa_cert", help="PAA certificate: the PAI must chain to it")
     cred.add_argument("--cd", help="Certification Declaration: checked against VID/PID and copied to the batch")
-    cred.add_argument("--valid_from", help="DAC notBefore (default: the manufacturing date 00:00:00 UTC)")
-    cred.add_argument("--lifetime", type=any_int, help="DAC validity in days (default: no expiry)")
+    cred.add_argument("--valid_from", help="DAC notBefore, 'YYYY-MM-DD [HH:MM:SS]' UTC (default: the manufacturing "
+                                           "date 00:00:00 UTC); it must lie within the PAI's validity, or the "
+                                           "batch is refused")
+    cred.add_argument("--lifetime", type=any_int, help="DAC validity in days (default: until the PAI expires, "
+                                                        "or no expiry under a PAI that never does)")
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=["nrfconnect", "nxp", "esp32"], default="nrfconnect",
                      help="image format (default nrfconnect)")
@@ -97,6 +100,11 @@ def main(argv: list[str], prog: str) -> int:
     if (args.count is None) == (args.csv is None):
         raise InvalidInput("--count/--csv", "give exactly one of them")
     check_date(args.date, "--date")
+    if args.offset < 0 or args.size <= 0 or args.offset + args.size > 1 << 32:
+        raise InvalidInput("--offset/--size", f"0x{args.offset:x} + 0x{args.size:x} is not a partition in the "
+                                              f"32-bit flash address space")
+    if args.jobs is not None and not 1 <= args.jobs <= 1024:
+        raise InvalidInput("--jobs", f"{args.jobs} is not 1..1024")
     valid_from = None
     if args.valid_from:
         from ..provisioning import parse_valid_from
