@@ -257,7 +257,7 @@ function(matter_factory_data_generate)
   set(merged "${MFD_OUTPUT_DIR}/matter_factory_data_merged.hex")
   add_custom_command(
     OUTPUT "${merged}"
-    COMMAND ${py} "${MATTER_FACTORY_DATA_SCRIPTS}/merge_hex.py" -o "${merged}" "${MFD_FIRMWARE_HEX}" "${prefix}.hex"
+    COMMAND ${py} "${MATTER_FACTORY_DATA_SCRIPTS}/merge_hex.py" --overwrite -o "${merged}" "${MFD_FIRMWARE_HEX}" "${prefix}.hex"
     DEPENDS "${MFD_FIRMWARE_HEX}" "${prefix}.hex" matter_factory_data ${MFD_FIRMWARE_TARGET}
     COMMENT "Merging the firmware and Matter factory data into ${merged}"
     VERBATIM)

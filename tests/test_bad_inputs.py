@@ -120,9 +120,23 @@ def test_existing_hex_blocks_the_whole_run(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["fd.hex"]
 
 
-def test_missing_output_directory(tmp_path):
-    r = run_script("generate_factory_data.py", *ref_args(str(tmp_path / "nodir" / "fd")))
-    assert_clean_error(r, 1, "does not exist")
+def test_missing_output_directory_is_made(tmp_path):
+    r = run_script("generate_factory_data.py", *ref_args(str(tmp_path / "nodir" / "deeper" / "fd")))
+    assert r.code == 0, r.stderr
+    assert sorted(os.listdir(tmp_path / "nodir" / "deeper")) == ["fd.json"]
+
+
+def test_a_failed_run_removes_the_directories_it_made(tmp_path):
+    r = run_script("generate_factory_data.py", *ref_args(str(tmp_path / "nodir" / "fd"), hw_ver="70000"))
+    assert_clean_error(r, 2, "hw_ver")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("output", ["{tmp}/", "", "{tmp}/.json", "{tmp}"])
+def test_an_output_prefix_that_names_a_directory_is_refused(tmp_path, output):
+    r = run_script("generate_factory_data.py", *ref_args(output.format(tmp=tmp_path)))
+    assert_clean_error(r, 2, "-o/--output", "names a directory, not a file prefix")
+    assert os.listdir(tmp_path) == []
 
 
 # ---------------------------------------------------------------- partition builder

@@ -125,7 +125,11 @@ def test_platform_hints_and_hex(tmp_path, cd_der):
     ih = IntelHex(str(tmp_path / "fd.hex"))
     assert ih.minaddr() == 0x9D600 and ih.tobinstr() == open(out, "rb").read()
     assert_clean_error(run_script("nxp", *doc_args(cd_der, out, platform="rt1060")), 2, "--address", "__FACTORY_DATA_START")
-    r = run_script("nxp", *doc_args(cd_der, out, platform="rt1170", address="0x60F00000"))
+    before = open(out, "rb").read()
+    assert_clean_error(run_script("nxp", *doc_args(cd_der, out, platform="rt1170", address="0x60F00000")), 1,
+                       "already exists (use --overwrite to replace it)")
+    assert open(out, "rb").read() == before
+    r = run_script("nxp", *doc_args(cd_der, out, platform="rt1170", address="0x60F00000"), "--overwrite")
     assert r.code == 0 and "0x60F00000" in r.stdout
     assert_clean_error(run_script("nxp", *doc_args(cd_der, out, platform="k32w0", aes128_key=KEY.hex())), 2,
                        "cannot decrypt")

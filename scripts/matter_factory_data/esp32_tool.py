@@ -41,6 +41,16 @@ def _csv_text(rows: list[list[str]], crlf: bool) -> bytes:
     return csv_text(rows, "\r\n" if crlf else "\n").encode()
 
 
+def neutralise_cell(text: str) -> str:
+    """A text cell of a summary CSV that a spreadsheet would read as a formula (=, +, -, @, tab, CR first)
+    gets a leading apostrophe, as spreadsheet-injection guidance recommends. partition.csv, which only the
+    NVS generator reads, keeps the values as they are."""
+    return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def manual_code_text(code: str) -> str:
     """The reference's grouping: DDDD-DDD-DDDD, and for 21 digits a second line DDDD-DDD-DD-D."""
     short = f"{code[:4]}-{code[4:7]}-{code[7:11]}"
@@ -154,7 +164,6 @@ def run(args, report) -> dict:
 
     ctx, identity = _plan(args, report)
     out_root = ctx["out_root"]
-    os.makedirs(out_root, exist_ok=True)
     state_path = os.path.join(out_root, STATE)
     journal_path = os.path.join(out_root, JOURNAL)
     fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
@@ -167,27 +176,66 @@ def run(args, report) -> dict:
         state = {"fingerprint": fingerprint, "key": secrets.token_bytes(32).hex(),
                  "started": datetime.datetime.now().isoformat(),
                  "started_utc": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()}
-        if os.path.exists(journal_path):
-            os.remove(journal_path)
     else:
         report.info(f"finishing the interrupted run in {out_root}")
     key = bytes.fromhex(state["key"])
     keyed = batch.Keyed(key)
     count = ctx["count"]
-    # the CA that signs the DACs: a PAI generated once per run (--paa) is kept in the state until the run ends
+    ctx["key"] = key
+    ctx["valid_from"] = parse_valid_from(args.valid_from) if args.valid_from else \
+        datetime.datetime.fromisoformat(state["started_utc"])
+    # the CA that signs the DACs: a PAI generated once per run (--paa) is kept in the state until the run ends;
+    # it starts when the DACs do (one instant, not two readings of the clock a second apart)
     if ctx["mode"] == "paa":
         if "pai_der" not in state:
             state["pai_der"] = _generate_pai(ctx, keyed).hex()
         ctx["pai_der"] = bytes.fromhex(state["pai_der"])
         ctx["ca_scalar"] = _pai_scalar(keyed)
-    from .fileio import write_atomic
-
-    write_atomic(state_path, (json.dumps(state, indent=1) + "\n").encode(), secret=True)
-    ctx["key"] = key
-    ctx["valid_from"] = parse_valid_from(args.valid_from) if args.valid_from else \
-        datetime.datetime.fromisoformat(state["started_utc"])
     if ctx["mode"] is not None:
         _check_signing_window(ctx)
+    # the first device, made in memory: a bad option fails here, before anything is written
+    _probe(ctx)
+    from .fileio import make_directories, remove_directories, write_atomic
+
+    made = make_directories(out_root)
+    try:
+        return _run_checked(args, report, ctx, state, fresh, keyed, count, out_root, state_path, journal_path)
+    except InvalidInput:
+        if fresh and not (os.path.exists(journal_path) and batch.complete_lines(journal_path)):
+            # a fresh run refused before it finished a device: leave the output directory as it was
+            for path in (state_path, journal_path):
+                if os.path.exists(path):
+                    os.remove(path)
+            for d in (os.path.join(out_root, DEVICE_STAGING), os.path.join(out_root, "staging")):
+                shutil.rmtree(d, ignore_errors=True)
+            remove_directories(made)
+        raise
+
+
+def _probe(ctx: dict) -> None:
+    """Make the first device in a private temporary directory and throw it away: every per-device rule
+    (names, dates, sizes, certificates) is then checked before the run writes anything of its own."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mfd-esp32-check-") as tmp:
+        os.mkdir(os.path.join(tmp, DEVICE_STAGING), 0o700)
+        probe = dict(ctx, out_root=tmp, out_root_abs=tmp)
+        _worker_init(probe)
+        try:
+            _make_device(0)
+        finally:
+            _worker_close()
+
+
+def _run_checked(args, report, ctx, state, fresh, keyed, count, out_root, state_path, journal_path) -> dict:
+    import json
+
+    from . import batch
+    from .fileio import write_atomic
+
+    if fresh and os.path.exists(journal_path):
+        os.remove(journal_path)
+    write_atomic(state_path, (json.dumps(state, indent=1) + "\n").encode(), secret=True)
 
     staging = os.path.join(out_root, "staging")
     os.makedirs(staging, exist_ok=True)
@@ -253,9 +301,14 @@ def _plan(args, report) -> tuple[dict, dict]:
     import hashlib
 
     vid, pid = args.vendor_id, args.product_id
-    for option, value in (("--vendor-id", vid), ("--product-id", pid)):
-        if not 0 <= value <= 0xFFFF:
-            raise InvalidInput(option, f"0x{value:X} does not fit 16 bits")
+    for option, value in (("--vendor-id", vid), ("--product-id", pid), ("--hw-ver", args.hw_ver)):
+        if value is not None and not 0 <= value <= 0xFFFF:
+            raise InvalidInput(option, f"{value} does not fit 16 bits (0..65535)")
+    for option, value, low, high in (("-n", args.count, 1, 10_000_000), ("-s", args.size, 0x3000, 1 << 32),
+                                     ("--jobs", args.jobs, 1, 1024), ("-cf", args.commissioning_flow, 0, 2),
+                                     ("-dm", args.discovery_mode, 0, 255), ("-lt", args.lifetime, 1, 3_000_000)):
+        if value is not None and not low <= value <= high:
+            raise InvalidInput(option, f"{value} is outside {low}..{high}")
     schema, mrows = _user_csv(args)
     count = len(mrows) if mrows else args.count
     single = [o for o, v in (("--passcode", args.passcode), ("--discriminator", args.discriminator),
@@ -325,6 +378,10 @@ def _plan(args, report) -> tuple[dict, dict]:
         d = args.mfg_date
         if not (len(d) in (8, 10, 16, 18) and d[:4].isdigit()):
             raise InvalidInput("--mfg-date", f"{d!r} is not YYYY-MM-DD or YYYYMMDD (plus up to 8 vendor characters)")
+        day = d[:10] if len(d) in (10, 18) else f"{d[:4]}-{d[4:6]}-{d[6:8]}"
+        from .model import check_date
+
+        check_date(day, "--mfg-date")
     extra_nvs = list_entries(args)
     for name, value, limit in (("--vendor-name", args.vendor_name, 32), ("--product-name", args.product_name, 32),
                                ("--hw-ver-str", args.hw_ver_str, 64), ("--part-number", args.part_number, 32),
@@ -396,6 +453,14 @@ def _plan(args, report) -> tuple[dict, dict]:
     elif args.dac_cert or args.dac_key:
         raise InvalidInput("--dac-cert/--dac-key", "need --pai -c <PAI>")
     cd_der = read_bytes(args.cert_dclrn, "--cert-dclrn") if args.cert_dclrn else None
+    if cd_der is not None:  # a Certification Declaration, and one for this product
+        from . import cd
+
+        content = cd.parse(cd_der, "--cert-dclrn").content
+        if content.vendor_id != vid or pid not in content.product_ids:
+            raise InvalidInput("--cert-dclrn", f"the CD is for vendor 0x{content.vendor_id:04X}, products "
+                                               f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}, not "
+                                               f"0x{vid:04X}/0x{pid:04X}")
     nvs_key = _nvs_key(args) if args.encrypt and args.nvs_key else None
 
     out_root = os.path.join(args.outdir, f"{vid:x}_{pid:x}")
@@ -429,8 +494,7 @@ def _generate_pai(ctx: dict, keyed) -> bytes:
     args = ctx["args"]
     paa_key = ec.derive_private_key(ctx["ca_scalar"], ec.SECP256R1())
     pai_key = ec.derive_private_key(_pai_scalar(keyed), ec.SECP256R1())
-    valid_from = parse_valid_from(args.valid_from) if args.valid_from else \
-        datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    valid_from = ctx["valid_from"]
     cert = attestation.issue_certificate("pai", f"{args.cn_prefix} PAI 00", pai_key.public_key(), paa_key,
                                          x509.load_der_x509_certificate(ctx["ca_der"]), vid=args.vendor_id,
                                          pid=args.product_id, valid_from=valid_from, lifetime_days=args.lifetime + 1)
@@ -803,6 +867,8 @@ def _csv_value(key: str, value, paths: dict) -> str:
         return path
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, str):
+        return neutralise_cell(value)
     return str(value)
 
 

@@ -14,11 +14,19 @@ SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
 
 
-def read_bytes(path: str, what: str) -> bytes:
-    """Read a whole input file; a failure is a user error naming the input."""
+MAX_INPUT = 64 << 20  # no input of this tool comes near it (a 100,000-row batch CSV is about 10 MB)
+
+
+def read_bytes(path: str, what: str, limit: int = MAX_INPUT) -> bytes:
+    """Read a whole input file; a failure is a user error naming the input. A file larger than ``limit`` is
+    refused after reading at most ``limit + 1`` bytes (``/dev/zero`` and the like included)."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read(limit + 1)
+            if len(data) > limit:
+                raise OperationFailed(f"{what}: '{path}' is larger than {limit // (1 << 20)} MiB, more than any "
+                                      f"input of this tool")
+            return data
     except IsADirectoryError:
         raise OperationFailed(f"{what}: cannot read '{path}': is a directory") from None
     except OSError as e:
@@ -76,13 +84,15 @@ class WriteSet:
                 raise OperationFailed(f"output '{path}' already exists (use --overwrite to replace it)")
 
     def commit(self, make_dirs: bool = False) -> None:
+        """Write every file or none: a failure removes the staged files and any directory this call made."""
         self.check()
         staged: list[tuple[str, str]] = []
+        made: list[str] = []
         try:
             for path, data, secret in self.files:
                 directory = os.path.dirname(path) or "."
                 if make_dirs:
-                    os.makedirs(directory, exist_ok=True)
+                    made += make_directories(directory)
                 elif not os.path.isdir(directory):
                     raise OperationFailed(f"output '{path}': directory '{directory}' does not exist")
                 fd, tmp = _create_temp(directory, os.path.basename(path))
@@ -95,16 +105,50 @@ class WriteSet:
             for tmp, path in staged:
                 os.replace(tmp, path)
         except OSError as e:
-            for tmp, _ in staged:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            _undo(staged, made)
             raise OperationFailed(f"cannot write '{e.filename or path}': {e.strerror or e}") from None
         except BaseException:
-            for tmp, _ in staged:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            _undo(staged, made)
             raise
+
+
+def make_directories(directory: str) -> list[str]:
+    """``os.makedirs``, returning the directories it made (deepest last) so a failed run can remove them."""
+    missing: list[str] = []
+    d = os.path.abspath(directory)
+    while not os.path.isdir(d):
+        if os.path.lexists(d):
+            raise OperationFailed(f"output directory '{directory}': '{d}' exists and is not a directory")
+        missing.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    made: list[str] = []
+    try:
+        for d in reversed(missing):
+            os.mkdir(d)
+            made.append(d)
+    except OSError as e:
+        remove_directories(made)
+        raise OperationFailed(f"output directory '{directory}': cannot create '{e.filename or d}': "
+                              f"{e.strerror or e}") from None
+    return made
+
+
+def remove_directories(made: list[str]) -> None:
+    """Remove directories a failed run made (deepest first), where they are still empty."""
+    for d in reversed(made):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+def _undo(staged: list[tuple[str, str]], made: list[str]) -> None:
+    for tmp, _ in staged:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    remove_directories(made)

@@ -29,8 +29,14 @@ KNOWN_SCHEMA_SHA256 = {
 }
 
 
-def output_prefix(output: str) -> str:
-    return output[: -len(".json")] if output.endswith(".json") else output
+def output_prefix(output: str, option: str = "-o/--output") -> str:
+    """The path every output file starts with; a prefix that names a directory is refused (its files would be
+    hidden ``.json``, ``.hex``, ... files)."""
+    prefix = output[: -len(".json")] if output.endswith(".json") else output
+    if not os.path.basename(prefix) or os.path.basename(prefix) in (".", "..") or os.path.isdir(prefix):
+        raise InvalidInput(option, f"{output!r} names a directory, not a file prefix: give one such as "
+                                   f"{os.path.join(output or 'out', 'factory_data')!r}")
+    return prefix
 
 
 def output_dir(prefix: str) -> str:
@@ -162,25 +168,9 @@ def build_model(args: Any, report, dac_key_raw: bytes, dac_cert: bytes, pai_cert
 
 
 def parse_user_json(text: str) -> dict:
-    import json
+    from .documents import loads
 
-    def pairs(items):
-        out = {}
-        for k, v in items:
-            if k in out:
-                raise InvalidInput("--user", f"duplicate key {k!r}")
-            out[k] = v
-        return out
-
-    try:
-        value = json.loads(text, object_pairs_hook=pairs)
-    except InvalidInput:
-        raise
-    except ValueError as e:
-        raise InvalidInput("--user", f"is not valid JSON: {e}") from None
-    if not isinstance(value, dict):
-        raise InvalidInput("--user", "must be a JSON object such as '{\"name\": \"value\", \"count\": 1}'")
-    return value
+    return loads(text, "--user", top="must be a JSON object such as '{\"name\": \"value\", \"count\": 1}'")
 
 
 def plan_outputs(prefix: str, args: Any) -> list[str]:
@@ -204,6 +194,9 @@ def generate(args: Any, report) -> WriteSet:
         raise InvalidInput("--offset", f"{args.offset} is negative")
     if args.size is not None and args.size <= 0:
         raise InvalidInput("--size", f"{args.size} must be positive")
+    if args.offset is not None and args.offset + args.size > 1 << 32:
+        raise InvalidInput("--offset/--size", f"0x{args.offset:x} + 0x{args.size:x} ends past 4 GiB, beyond the "
+                                              f"32-bit addresses of flash and Intel HEX")
     if args.generate_onboarding and args.passcode is None:
         raise InvalidInput("--generate_onboarding", "needs --passcode (the QR and manual codes carry it)")
 
@@ -277,7 +270,7 @@ def generate(args: Any, report) -> WriteSet:
 
         writes.add(prefix + ".png", qr_png(qr), secret=True)
 
-    writes.commit()
+    writes.commit(make_dirs=True)
     for path in writes.paths():
         report.debug(f"wrote {path}")
     return writes

@@ -130,13 +130,13 @@ def inspect_file(path: str, offset: int | None = None, fmt: str | None = None, a
     from .fileio import read_bytes
     from .formats import esp32, nxp
 
-    data = read_bytes(path, "FILE")
+    data = read_bytes(path, "FILE", MAX_INPUT)
     from .formats import esp_secure_cert
 
     if fmt == "esp_secure_cert" or (fmt is None and esp_secure_cert.looks_like(data[offset or 0:])):
         return inspect_esp_secure_cert(data[offset or 0:], path)
     if fmt == "esp32" or (fmt is None and (keys_path or esp32.looks_like(data[offset or 0:]))):
-        keys_partition = read_bytes(keys_path, "--keys") if keys_path else None
+        keys_partition = read_bytes(keys_path, "--keys", MAX_INPUT) if keys_path else None
         return inspect_esp32(data[offset or 0:], path, keys_partition)
     if fmt == "nxp" or (fmt is None and nxp.looks_like(data[offset or 0:])):
         key = None
@@ -152,6 +152,7 @@ def inspect_file(path: str, offset: int | None = None, fmt: str | None = None, a
 
 
 SECRET_FIELDS = ("dac_key", "passcode")
+MAX_INPUT = 32 << 20  # a merged Intel HEX of a 4 MiB flash is about 11.5 MB; a factory data image is far smaller
 
 
 def render_text(ins: Inspection, show_secrets: bool = False) -> str:

@@ -81,7 +81,11 @@ def load_with_kconfiglib(conf_files: list[str], kconfig_file: str | None = None,
     for path in conf_files:
         read_bytes(path, "--from_config")  # a clear error for an unreadable file
         before = len(kconf.warnings)
-        kconf.load_config(path, replace=False)
+        try:
+            kconf.load_config(path, replace=False)
+        except (kconfiglib.KconfigError, UnicodeDecodeError):
+            raise InvalidInput("--from_config", f"'{path}' is not a Kconfig fragment (.config or prj.conf): "
+                                                f"it is not UTF-8 text") from None
         _raise_warnings(kconf.warnings[before:], os.path.basename(path))
     before = len(kconf.warnings)
     out = {}

@@ -105,7 +105,7 @@ MODEL_ONLY_RULES = (
     "version must be 1 for a complete factory data set (the device's CONFIG_CHIP_FACTORY_DATA_VERSION)",
 )
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 Warn = Callable[[str], None]
 

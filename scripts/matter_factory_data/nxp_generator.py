@@ -183,7 +183,7 @@ def generate(args, report, platforms: dict) -> bytes:
                         "hash check; use --pad16 or --hw_params")
     elif 12 + len(payload) > nxp.READER_BUFFER and not args.hw_params:
         raise InvalidInput("--out", f"the image is {12 + len(payload)} bytes, the readers' buffer holds 4096")
-    ws = WriteSet(overwrite=True).add(args.out, image, secret=True)
+    ws = WriteSet(overwrite=args.overwrite).add(args.out, image, secret=True)
     if args.hex:
         if address is None:
             raise InvalidInput("--hex", "needs --address or --platform")

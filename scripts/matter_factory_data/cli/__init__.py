@@ -40,20 +40,28 @@ Run '{PROG} <command> --help' for a command's options.
 def run(module_name: str, argv: list[str], prog: str) -> int:
     import importlib
 
+    from .common import Reporter
+
     module = importlib.import_module(f"{__name__}.{module_name}")
+    Reporter.held = []
     try:
-        return module.main(argv, prog) or 0
+        code = module.main(argv, prog) or 0
+        if Reporter.held:
+            sys.stderr.write("".join(line + "\n" for line in Reporter.held))
+        return code
     except FactoryDataError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except OSError as e:  # a path that cannot be read or written: the operation failed, no traceback
         where = f"{e.filename}: " if e.filename else ""
-        print(f"{prog}: error: {where}{e.strerror or e}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(f'{where}{e.strerror or e}')}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         message = getattr(module, "INTERRUPTED", "interrupted; nothing was written")
         print(f"{prog}: {message}", file=sys.stderr)
         return 130
+    finally:
+        Reporter.held = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,10 +75,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG} {__version__}")
         return 0
     name = argv[0]
+    bad = _undecodable_argument(argv)
+    if bad is not None:
+        print(f"{PROG} {name}: error: {bad}: is not valid UTF-8 text (the command line holds bytes no text "
+              f"encoding can name)", file=sys.stderr)
+        return EXIT_INVALID
     if name not in COMMANDS:
         print(f"{PROG}: error: unknown command {name!r} (commands: {', '.join(COMMANDS)})", file=sys.stderr)
         return EXIT_INVALID
     return run(COMMANDS[name][0], argv[1:], f"{PROG} {name}")
+
+
+def one_line(message: str) -> str:
+    """An error message as one printable line: control characters a user's input brought in are escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
+def _undecodable_argument(argv: list[str]) -> str | None:
+    """The option (as typed) whose value holds bytes that are not UTF-8 (Python keeps them as lone
+    surrogates), or None. Every text option ends in UTF-8 (X.509, CBOR, JSON, TLV), so none can take them."""
+    for i, arg in enumerate(argv):
+        try:
+            arg.encode("utf-8")
+            if "\0" in arg:  # impossible from a shell; possible through the Python API
+                raise UnicodeEncodeError("utf-8", arg, 0, 1, "NUL")
+        except UnicodeEncodeError:
+            if arg.startswith("-") and "=" in arg:
+                return arg.split("=", 1)[0].encode("ascii", "replace").decode()
+            if i > 0 and argv[i - 1].startswith("-"):
+                return argv[i - 1].encode("ascii", "replace").decode()
+            return f"argument {i}"
+    return None
 
 
 def entry() -> None:

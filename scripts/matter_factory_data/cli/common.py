@@ -11,7 +11,13 @@ from ..errors import EXIT_INVALID
 
 
 class Reporter:
-    """Warnings and information on stderr; secrets never go through here unless verbose."""
+    """Warnings and information on stderr; secrets never go through here unless verbose.
+
+    While ``Reporter.held`` is a list (the command line sets it for the length of a command), warnings and
+    information wait there: a command that succeeds prints them at its end, one that fails prints only its
+    one error line."""
+
+    held: list[str] | None = None
 
     def __init__(self, verbose: bool = False, quiet: bool = False, prog: str = "matter-factory-data"):
         self.verbose = verbose
@@ -19,14 +25,21 @@ class Reporter:
         self.prog = prog
         self.warnings: list[str] = []
 
+    @staticmethod
+    def _say(line: str) -> None:
+        if Reporter.held is not None:
+            Reporter.held.append(line)
+        else:
+            print(line, file=sys.stderr)
+
     def warn(self, msg: str) -> None:
         self.warnings.append(msg)
         if not self.quiet:
-            print(f"warning: {msg}", file=sys.stderr)
+            self._say(f"warning: {msg}")
 
     def info(self, msg: str) -> None:
         if not self.quiet:
-            print(msg, file=sys.stderr)
+            self._say(msg)
 
     def debug(self, msg: str) -> None:
         if self.verbose:
@@ -45,6 +58,7 @@ class ArgumentParser(argparse.ArgumentParser):
         import re
 
         message = re.sub(r"(--\w+)/--[\w-]+", r"\1", message)
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         sys.exit(EXIT_INVALID)
 
@@ -118,6 +132,8 @@ def _terminal_columns() -> int:
 def any_int(text: str) -> int:
     """``int(text, 0)``: decimal, 0x hex, 0o octal, 0b binary (as the reference tools parse numbers)."""
     try:
+        if not text.isascii():  # int() also reads other scripts' digits (e.g. full-width)
+            raise ValueError(text)
         return int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer (decimal, or 0x/0o/0b prefixed)") from None

@@ -15,6 +15,15 @@ onboarding codes (.txt and QR .png). Everything uses test vendor ID 0xFFF1 and i
 """
 
 
+EPILOG = """\
+examples:
+  %(prog)s                          # into ./factory-data-demo
+  %(prog)s --out /tmp/demo          # elsewhere (the directory is made)
+  %(prog)s --out /tmp/demo --overwrite
+  matter-factory-data inspect factory-data-demo/factory_data.hex
+"""
+
+
 def main(argv: list[str], prog: str) -> int:
     import base64
 
@@ -22,13 +31,16 @@ def main(argv: list[str], prog: str) -> int:
     from ..generator import generate
     from .json_cmd import build_parser
 
-    p = ArgumentParser(prog=prog, description=DESCRIPTION)
+    p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--out", default="factory-data-demo", help="output directory (default: factory-data-demo)")
     p.add_argument("--overwrite", action="store_true", help="replace files of an earlier demo run")
     p.add_argument("-v", "--verbose", action="store_true", help="print debug information")
     args = p.parse_args(argv)
 
-    os.makedirs(args.out, exist_ok=True)
+    if not args.out or os.path.isfile(args.out):
+        from ..errors import InvalidInput
+
+        raise InvalidInput("--out", f"{args.out!r} is not a directory name")
     passcode = spake2p.random_passcode()
     discriminator = secrets.randbelow(4096)
     salt = base64.b64encode(secrets.token_bytes(32)).decode()

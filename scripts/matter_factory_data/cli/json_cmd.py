@@ -77,7 +77,7 @@ def build_parser(prog: str) -> ArgumentParser:
     a.add_argument("--pai_cert", help="PAI certificate, DER or PEM")
     a.add_argument("--gen_certs", action="store_true", help="generate a test PAI and DAC in-process (no chip-cert)")
     a.add_argument("--gen_cd", action="store_true", help="generate CD.der (a Certification Declaration) in-process")
-    a.add_argument("--cd_type", type=int, default=1, choices=[0, 1, 2],
+    a.add_argument("--cd_type", type=any_int, default=1, choices=[0, 1, 2],
                    help="CD certification type: 0 development, 1 provisional (default), 2 official")
     a.add_argument("--device_type", type=any_int, default=0, help="CD device type ID (default 0)")
     a.add_argument("--paa_cert", help="PAA certificate that signs the generated PAI (and checks given chains)")

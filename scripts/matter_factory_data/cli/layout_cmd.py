@@ -44,6 +44,14 @@ def check_main(argv: list[str], prog: str) -> int:
     p.add_argument("--print_partition", metavar="NAME",
                    help="after the checks pass, print only 'ADDRESS SIZE' of this partition (for build scripts)")
     args = p.parse_args(argv)
+    from ..errors import InvalidInput
+
+    for option, value in (("--flash_size", args.flash_size), ("--flash_base", args.flash_base),
+                          ("--page_size", args.page_size), ("--external_flash_size", args.external_flash_size)):
+        if value is not None and not 0 <= value < 1 << 32:
+            raise InvalidInput(option, f"{value} is outside 0..0xFFFFFFFF (a 32-bit flash address space)")
+    if args.page_size <= 0 or args.page_size & (args.page_size - 1):
+        raise InvalidInput("--page_size", f"{args.page_size} is not a positive power of two")
     flash_size, flash_base, write_protect = args.flash_size, args.flash_base, False
     if args.config:
         from ..kconfig import read_dotconfig

@@ -29,8 +29,9 @@ def main(argv: list[str], prog: str) -> int:
     p.add_argument("inputs", nargs="+", help="Intel HEX files, merged in this order")
     p.add_argument("--overlap", choices=["error", "replace"], default="error",
                    help="what a shared address does: error (default) or replace (later files win)")
-    p.add_argument("--overwrite", action="store_true", default=True, help=__import__("argparse").SUPPRESS)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = p.parse_args(argv)
+    WriteSet(overwrite=args.overwrite).add(args.output, b"").check()  # before any work
     merged = IntelHex()
     owners: list[tuple[str, IntelHex]] = []
     for path in args.inputs:
@@ -51,6 +52,5 @@ def main(argv: list[str], prog: str) -> int:
         owners.append((path, ih))
     buf = io.StringIO()
     merged.write_hex_file(buf, write_start_addr=False)
-    WriteSet(overwrite=True).add(args.output, buf.getvalue().encode("ascii"),
-                                 secret=True).commit()
+    WriteSet(overwrite=args.overwrite).add(args.output, buf.getvalue().encode("ascii"), secret=True).commit()
     return 0

@@ -83,7 +83,7 @@ def build_parser(prog: str) -> ArgumentParser:
     p.add_argument("--hex", help="also write an Intel HEX file of the image at the platform's address")
     p.add_argument("--allow_id_mismatch", action="store_true",
                    help="allow --vid/--pid to differ from the certificates and the CD")
-    p.add_argument("--overwrite", action="store_true", default=True, help=argparse.SUPPRESS)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (and its hw_params file)")
     return p
 
 

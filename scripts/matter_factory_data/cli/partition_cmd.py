@@ -49,6 +49,9 @@ def main(argv: list[str], prog: str) -> int:
         raise InvalidInput("--offset", f"{args.offset} is negative")
     if args.size <= 0:
         raise InvalidInput("--size", f"{args.size} must be positive")
+    if args.offset + args.size > 1 << 32:
+        raise InvalidInput("--offset/--size", f"0x{args.offset:x} + 0x{args.size:x} ends past 4 GiB, beyond the "
+                                              f"32-bit addresses of flash and Intel HEX")
     doc = documents.loads(read_bytes(args.input, "--input"), f"--input {args.input}")
     if not doc:
         raise InvalidInput(f"--input {args.input}", "holds no factory data (an empty object)")
