@@ -85,7 +85,7 @@ def generate_main(argv: list[str], prog: str) -> int:
     ws = WriteSet(overwrite=args.overwrite).add(args.out, der)
     for path, data, secret in files:
         ws.add(path, data, secret)
-    ws.commit()
+    ws.commit(make_dirs=True)
     print(args.out)
     return 0
 

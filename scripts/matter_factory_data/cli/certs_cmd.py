@@ -117,7 +117,7 @@ def issue_main(kind: str, argv: list[str], prog: str) -> int:
     ws = WriteSet(overwrite=args.overwrite)
     for path, data, secret in provisioning.cert_and_key_files(args.out, cert, key, password):
         ws.add(path, data, secret)
-    ws.commit()
+    ws.commit(make_dirs=True)
     for path in ws.paths():
         print(path)
     return 0
