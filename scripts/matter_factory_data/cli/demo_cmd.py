@@ -18,8 +18,8 @@ onboarding codes (.txt and QR .png). Everything uses test vendor ID 0xFFF1 and i
 EPILOG = """\
 examples:
   %(prog)s                          # into ./factory-data-demo
-  %(prog)s --out /tmp/demo          # elsewhere (the directory is made)
-  %(prog)s --out /tmp/demo --overwrite
+  %(prog)s --out build/demo         # elsewhere (the directory is made)
+  %(prog)s --out build/demo --overwrite
   matter-factory-data inspect factory-data-demo/factory_data.hex
 """
 
