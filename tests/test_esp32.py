@@ -520,7 +520,7 @@ def test_pem_writer_matches_cryptography():
     from cryptography.hazmat.primitives import serialization as s
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from matter_factory_data.esp32_tool import _pem
+    from matter_factory_data.production.mfg_tool import _pem
 
     der = open(os.path.join(TEST, "Chip-Test-DAC-FFF1-8000-0000-Cert.der"), "rb").read()
     assert _pem("CERTIFICATE", der) == x509.load_der_x509_certificate(der).public_bytes(s.Encoding.PEM)

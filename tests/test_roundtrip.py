@@ -5,7 +5,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matter_factory_data.batch import VARYING as BATCH_VARYING
+from matter_factory_data.production.batch import VARYING as BATCH_VARYING
 from matter_factory_data.formats import nrfconnect
 from matter_factory_data.inspect import inspect_bytes
 from matter_factory_data.model import FactoryData

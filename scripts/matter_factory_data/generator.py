@@ -9,11 +9,11 @@ the terminator byte, ``--offset 0`` works, certificates and CDs are made in-proc
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from . import spake2p
 from .errors import InvalidInput
 from .fileio import WriteSet
+from .requests import NrfRequest
 from .model import (
     LEGACY_PRODUCT_COLORS,
     PRODUCT_COLORS,
@@ -98,69 +98,69 @@ def validate_with_schema(doc: dict, schema_text: bytes, schema_path: str, report
         raise InvalidInput(f"schema {os.path.basename(schema_path)}", f"{where}: {error.message}")
 
 
-def build_model(args: Any, report, dac_key_raw: bytes, dac_cert: bytes, pai_cert: bytes) -> FactoryData:
+def build_model(req: NrfRequest, report, dac_key_raw: bytes, dac_cert: bytes, pai_cert: bytes) -> FactoryData:
     """The validated model from generator arguments."""
-    if args.passcode is None and args.spake2_verifier is None:
+    if req.passcode is None and req.spake2_verifier is None:
         raise InvalidInput("--passcode", "give --passcode (to compute the SPAKE2+ verifier) or --spake2_verifier")
-    if args.passcode is not None:
-        spake2p.check_passcode(args.passcode, "--passcode")
-    spake2p.check_salt(args.spake2_salt, "--spake2_salt")
-    spake2p.check_iterations(args.spake2_it, "--spake2_it")
+    if req.passcode is not None:
+        spake2p.check_passcode(req.passcode, "--passcode")
+    spake2p.check_salt(req.spake2_salt, "--spake2_salt")
+    spake2p.check_iterations(req.spake2_it, "--spake2_it")
 
     user = None
-    if args.user is not None:
-        user = parse_user_json(args.user)
+    if req.user is not None:
+        user = parse_user_json(req.user)
 
     fd = FactoryData(
-        sn=args.sn or None,
-        vendor_id=args.vendor_id,
-        product_id=args.product_id,
-        vendor_name=args.vendor_name or None,
-        product_name=args.product_name or None,
-        product_label=args.product_label or None,
-        product_url=args.product_url or None,
-        part_number=args.part_number or None,
-        date=args.date or None,
-        hw_ver=args.hw_ver,
-        hw_ver_str=args.hw_ver_str or None,
-        sw_ver_str=getattr(args, "sw_ver_str", None) or None,
+        sn=req.sn or None,
+        vendor_id=req.vendor_id,
+        product_id=req.product_id,
+        vendor_name=req.vendor_name or None,
+        product_name=req.product_name or None,
+        product_label=req.product_label or None,
+        product_url=req.product_url or None,
+        part_number=req.part_number or None,
+        date=req.date or None,
+        hw_ver=req.hw_ver,
+        hw_ver_str=req.hw_ver_str or None,
+        sw_ver_str=req.sw_ver_str or None,
         dac_cert=dac_cert,
         dac_key=dac_key_raw,
         pai_cert=pai_cert,
-        passcode=args.passcode if args.include_passcode else None,
-        spake2_it=args.spake2_it,
-        spake2_salt=args.spake2_salt,
-        discriminator=args.discriminator,
+        passcode=req.passcode if req.include_passcode else None,
+        spake2_it=req.spake2_it,
+        spake2_salt=req.spake2_salt,
+        discriminator=req.discriminator,
         user=user or None,
     )
-    if args.rd_uid:
-        fd.rd_uid = bytes.fromhex(args.rd_uid)
-        fd.hex_text["rd_uid"] = args.rd_uid
-    elif args.generate_rd_uid:
+    if req.rd_uid:
+        fd.rd_uid = bytes.fromhex(req.rd_uid)
+        fd.hex_text["rd_uid"] = req.rd_uid
+    elif req.generate_rd_uid:
         import secrets
 
         fd.rd_uid = secrets.token_bytes(16)
         report.info("generated a random 16-byte rd_uid (rotating device ID unique ID); it is stored in the factory data")
         report.debug(f"rd_uid: {fd.rd_uid.hex()}")
-    if args.enable_key:
-        fd.enable_key = bytes.fromhex(args.enable_key)
-        fd.hex_text["enable_key"] = args.enable_key
-    if args.product_finish is not None:
-        fd.product_finish = PRODUCT_FINISHES[args.product_finish]
-    if args.product_color is not None:
-        fd.primary_color = color_value(args.product_color, args.legacy_colors, report.warn)
+    if req.enable_key:
+        fd.enable_key = bytes.fromhex(req.enable_key)
+        fd.hex_text["enable_key"] = req.enable_key
+    if req.product_finish is not None:
+        fd.product_finish = PRODUCT_FINISHES[req.product_finish]
+    if req.product_color is not None:
+        fd.primary_color = color_value(req.product_color, req.legacy_colors, report.warn)
 
-    if args.spake2_verifier is not None:
-        fd.spake2_verifier = args.spake2_verifier
+    if req.spake2_verifier is not None:
+        fd.spake2_verifier = req.spake2_verifier
         spake2p.check_verifier_format(fd.spake2_verifier, "--spake2_verifier")
-        if args.passcode is not None and not spake2p.verifier_matches(
-            fd.spake2_verifier, args.passcode, args.spake2_salt, args.spake2_it
+        if req.passcode is not None and not spake2p.verifier_matches(
+            fd.spake2_verifier, req.passcode, req.spake2_salt, req.spake2_it
         ):
             raise InvalidInput(
                 "--spake2_verifier", "does not match --passcode, --spake2_salt and --spake2_it (omit it to compute it)"
             )
     else:
-        fd.spake2_verifier = spake2p.generate_verifier(args.passcode, args.spake2_salt, args.spake2_it)
+        fd.spake2_verifier = spake2p.generate_verifier(req.passcode, req.spake2_salt, req.spake2_it)
 
     # The passcode is checked against the verifier above; validate() need not recompute it.
     fd.validate(complete=True, warn=report.warn, check_verifier=False)
@@ -173,73 +173,73 @@ def parse_user_json(text: str) -> dict:
     return loads(text, "--user", top="must be a JSON object such as '{\"name\": \"value\", \"count\": 1}'")
 
 
-def plan_outputs(prefix: str, args: Any) -> list[str]:
+def plan_outputs(prefix: str, req: NrfRequest) -> list[str]:
     paths = [prefix + ".json"]
-    if args.offset is not None:
+    if req.offset is not None:
         paths += [prefix + ".hex", prefix + ".bin"]
-    if args.generate_onboarding:
+    if req.generate_onboarding:
         paths += [prefix + ".txt", prefix + ".png"]
     return paths
 
 
-def generate(args: Any, report) -> WriteSet:
+def generate(req: NrfRequest, report) -> WriteSet:
     """Run the generator; returns the committed write set."""
     from . import keys
     from .formats import nrfconnect
 
-    prefix = output_prefix(args.output)
-    if (args.offset is None) != (args.size is None):
+    prefix = output_prefix(req.output)
+    if (req.offset is None) != (req.size is None):
         raise InvalidInput("--offset/--size", "give both (partition address and size) or neither")
-    if args.offset is not None and args.offset < 0:
-        raise InvalidInput("--offset", f"{args.offset} is negative")
-    if args.size is not None and args.size <= 0:
-        raise InvalidInput("--size", f"{args.size} must be positive")
-    if args.offset is not None and args.offset + args.size > 1 << 32:
-        raise InvalidInput("--offset/--size", f"0x{args.offset:x} + 0x{args.size:x} ends past 4 GiB, beyond the "
+    if req.offset is not None and req.offset < 0:
+        raise InvalidInput("--offset", f"{req.offset} is negative")
+    if req.size is not None and req.size <= 0:
+        raise InvalidInput("--size", f"{req.size} must be positive")
+    if req.offset is not None and req.offset + req.size > 1 << 32:
+        raise InvalidInput("--offset/--size", f"0x{req.offset:x} + 0x{req.size:x} ends past 4 GiB, beyond the "
                                               f"32-bit addresses of flash and Intel HEX")
-    if args.generate_onboarding and args.passcode is None:
+    if req.generate_onboarding and req.passcode is None:
         raise InvalidInput("--generate_onboarding", "needs --passcode (the QR and manual codes carry it)")
 
-    writes = WriteSet(overwrite=args.overwrite)
-    for path in plan_outputs(prefix, args):
+    writes = WriteSet(overwrite=req.overwrite)
+    for path in plan_outputs(prefix, req):
         writes.add(path, b"")
     writes.check()  # fail early, before any work, on existing outputs
-    writes = WriteSet(overwrite=args.overwrite)
+    writes = WriteSet(overwrite=req.overwrite)
 
-    schema_text = load_schema_text(args.schema) if args.schema else None
+    schema_text = load_schema_text(req.schema) if req.schema else None
 
-    if args.chip_cert_path:
+    if req.chip_cert_path:
         report.debug("--chip_cert_path is accepted for compatibility; certificates are made in-process")
-    if args.gen_certs or args.gen_cd:
+    if req.gen_certs or req.gen_cd:
         from . import provisioning
 
-        creds = provisioning.generated_credentials(args, report, output_dir(prefix))
+        creds = provisioning.generated_credentials(req, report, output_dir(prefix))
         for path, data, secret in creds.files:
             writes.add(path, data, secret)
         dac_cert, dac_key_obj, pai_cert = creds.dac_cert, creds.dac_key, creds.pai_cert
-        if not args.gen_certs:
+        if not req.gen_certs:
             dac_cert = pai_cert = None
     else:
         dac_key_obj = None
         dac_cert = pai_cert = None
-    if not args.gen_certs:
-        missing = [n for n, v in (("--dac_cert", args.dac_cert), ("--dac_key", args.dac_key), ("--pai_cert", args.pai_cert)) if not v]
+    if not req.gen_certs:
+        missing = [n for n, v in (("--dac_cert", req.dac_cert), ("--dac_key", req.dac_key), ("--pai_cert", req.pai_cert)) if not v]
         if missing:
             raise InvalidInput(", ".join(missing), "required (or use --gen_certs to generate test certificates)")
-        dac_cert = keys.load_certificate_der(args.dac_cert, "--dac_cert")
-        pai_cert = keys.load_certificate_der(args.pai_cert, "--pai_cert")
-        dac_key_obj = keys.load_dac_scalar(args.dac_key, "--dac_key", args.dac_key_password)
+        dac_cert = keys.load_certificate_der(req.dac_cert, "--dac_cert")
+        pai_cert = keys.load_certificate_der(req.pai_cert, "--pai_cert")
+        dac_key_obj = keys.load_dac_scalar(req.dac_key, "--dac_key", req.dac_key_password)
     if not isinstance(dac_key_obj, int):
         dac_key_obj = dac_key_obj.private_numbers().private_value
     dac_key_raw = dac_key_obj.to_bytes(32, "big")
 
-    fd = build_model(args, report, dac_key_raw, dac_cert, pai_cert)
+    fd = build_model(req, report, dac_key_raw, dac_cert, pai_cert)
     from . import attestation
 
     attestation.check_factory_credentials(
-        fd, dac_key_obj, report, strict=getattr(args, "strict", False),
-        paa_path=None if args.gen_certs else getattr(args, "paa_cert", None),
-        paa_der=creds.paa_cert if args.gen_certs else None,
+        fd, dac_key_obj, report, strict=req.strict,
+        paa_path=None if req.gen_certs else req.paa_cert,
+        paa_der=creds.paa_cert if req.gen_certs else None,
     )
     for msg in fd.test_material_warnings():
         report.warn(msg)
@@ -249,20 +249,20 @@ def generate(args: Any, report) -> WriteSet:
     doc = fd.to_doc()
     json_text = fd.to_json()
     if schema_text is not None:
-        validate_with_schema(doc, schema_text, args.schema, report)
+        validate_with_schema(doc, schema_text, req.schema, report)
     writes.add(prefix + ".json", json_text.encode("ascii"), secret=True)
 
-    if args.offset is not None:
-        cbor = nrfconnect.encode_cbor(doc, user_hex_as_bytes=getattr(args, "user_hex_as_bytes", False))
-        nrfconnect.check_size(cbor, args.size)
+    if req.offset is not None:
+        cbor = nrfconnect.encode_cbor(doc, user_hex_as_bytes=req.user_hex_as_bytes)
+        nrfconnect.check_size(cbor, req.size)
         image = nrfconnect.image_bytes(cbor)
-        writes.add(prefix + ".hex", nrfconnect.to_intel_hex(image, args.offset), secret=True)
+        writes.add(prefix + ".hex", nrfconnect.to_intel_hex(image, req.offset), secret=True)
         writes.add(prefix + ".bin", image, secret=True)
 
-    if args.generate_onboarding:
+    if req.generate_onboarding:
         from . import onboarding
 
-        payload = onboarding.SetupPayload(fd.vendor_id, fd.product_id, fd.discriminator, args.passcode)
+        payload = onboarding.SetupPayload(fd.vendor_id, fd.product_id, fd.discriminator, req.passcode)
         qr = onboarding.qr_code(payload)
         manual = onboarding.manual_code(payload)
         writes.add(prefix + ".txt", onboarding.onboarding_text(manual, qr).encode("ascii"), secret=True)

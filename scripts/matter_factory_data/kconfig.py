@@ -7,11 +7,14 @@ The CMake module calls the generator with ``--from_config <build>/zephyr/.config
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 
 from .errors import InvalidInput, OperationFailed
 from .fileio import read_bytes
+from .model import PRODUCT_COLORS, PRODUCT_FINISHES
+from .provisioning import find_matter_sdk
 
 _LINE = re.compile(r"^(CONFIG_[^=\s]+)=(.*)$")
 _NOT_SET = re.compile(r"^# (CONFIG_[^ ]+) is not set$")
@@ -163,80 +166,111 @@ def _on(cfg: dict, name: str) -> bool:
     return cfg.get(name) == "y"
 
 
-def generator_args(cfg: dict[str, str], sdk_root: str | None = None, warn=lambda m: None) -> list[str]:
-    """The ``json`` arguments a configuration stands for (the order of the nRF Connect SDK's CMake)."""
+def request_values(cfg: dict[str, str], sdk_root: str | None = None, warn=lambda m: None) -> dict:
+    """The ``NrfRequest`` fields a configuration stands for, typed (what the nRF Connect SDK's CMake passes
+    to its generator). A value that is not what its symbol promises is an error naming the symbol."""
     g = lambda n: cfg.get("CONFIG_" + n, "")  # noqa: E731
-    args = ["--sn", g("CHIP_DEVICE_SERIAL_NUMBER"), "--date", g("CHIP_DEVICE_MANUFACTURING_DATE"),
-            "--vendor_id", g("CHIP_DEVICE_VENDOR_ID"), "--product_id", g("CHIP_DEVICE_PRODUCT_ID"),
-            "--vendor_name", g("CHIP_DEVICE_VENDOR_NAME"), "--product_name", g("CHIP_DEVICE_PRODUCT_NAME"),
-            "--hw_ver", g("CHIP_DEVICE_HARDWARE_VERSION"), "--hw_ver_str", g("CHIP_DEVICE_HARDWARE_VERSION_STRING")]
+    values = {"sn": g("CHIP_DEVICE_SERIAL_NUMBER"), "date": g("CHIP_DEVICE_MANUFACTURING_DATE"),
+              "vendor_id": _number(cfg, "CHIP_DEVICE_VENDOR_ID"), "product_id": _number(cfg, "CHIP_DEVICE_PRODUCT_ID"),
+              "vendor_name": g("CHIP_DEVICE_VENDOR_NAME"), "product_name": g("CHIP_DEVICE_PRODUCT_NAME"),
+              "hw_ver": _number(cfg, "CHIP_DEVICE_HARDWARE_VERSION"),
+              "hw_ver_str": g("CHIP_DEVICE_HARDWARE_VERSION_STRING")}
     if _on(cfg, "CONFIG_MATTER_FACTORY_DATA_ROTATING_DEVICE_UID"):
         if _on(cfg, "CONFIG_MATTER_FACTORY_DATA_GENERATE_ROTATING_DEVICE_UID"):
-            args.append("--generate_rd_uid")
+            values["generate_rd_uid"] = True
         elif g("CHIP_DEVICE_ROTATING_DEVICE_UID"):
-            args += ["--rd_uid", g("CHIP_DEVICE_ROTATING_DEVICE_UID")]
-    args += cert_args(cfg, sdk_root, warn)
+            values["rd_uid"] = _hex(cfg, "CHIP_DEVICE_ROTATING_DEVICE_UID")
+    values.update(cert_values(cfg, sdk_root, warn))
     if _on(cfg, "CONFIG_MATTER_FACTORY_DATA_GENERATE_CD"):
-        args += ["--gen_cd", "--cd_type", g("MATTER_FACTORY_DATA_CD_TYPE") or "1"]
+        values["gen_cd"] = True
+        values["cd_type"] = _number(cfg, "MATTER_FACTORY_DATA_CD_TYPE") if g("MATTER_FACTORY_DATA_CD_TYPE") else 1
         if g("MATTER_FACTORY_DATA_CD_SIGNING_CERT"):
-            args += ["--cd_signing_cert", g("MATTER_FACTORY_DATA_CD_SIGNING_CERT"),
-                     "--cd_signing_key", g("MATTER_FACTORY_DATA_CD_SIGNING_KEY")]
-    args += ["--spake2_it", g("CHIP_DEVICE_SPAKE2_IT"), "--spake2_salt", g("CHIP_DEVICE_SPAKE2_SALT"),
-             "--discriminator", g("CHIP_DEVICE_DISCRIMINATOR"), "--passcode", g("CHIP_DEVICE_SPAKE2_PASSCODE")]
+            values["cd_signing_cert"] = g("MATTER_FACTORY_DATA_CD_SIGNING_CERT")
+            values["cd_signing_key"] = g("MATTER_FACTORY_DATA_CD_SIGNING_KEY")
+    values.update(spake2_it=_number(cfg, "CHIP_DEVICE_SPAKE2_IT"), spake2_salt=_base64(cfg, "CHIP_DEVICE_SPAKE2_SALT"),
+                  discriminator=_number(cfg, "CHIP_DEVICE_DISCRIMINATOR"),
+                  passcode=_number(cfg, "CHIP_DEVICE_SPAKE2_PASSCODE"))
     if _on(cfg, "CONFIG_MATTER_FACTORY_DATA_INCLUDE_PASSCODE"):
-        args.append("--include_passcode")
+        values["include_passcode"] = True
     if not _on(cfg, "CONFIG_MATTER_FACTORY_DATA_GENERATE_SPAKE2_VERIFIER"):
-        args += ["--spake2_verifier", g("CHIP_DEVICE_SPAKE2_TEST_VERIFIER")]
+        values["spake2_verifier"] = _base64(cfg, "CHIP_DEVICE_SPAKE2_TEST_VERIFIER")
     if g("CHIP_DEVICE_PRODUCT_FINISH"):
-        args += ["--product_finish", g("CHIP_DEVICE_PRODUCT_FINISH")]
+        values["product_finish"] = _choice(cfg, "CHIP_DEVICE_PRODUCT_FINISH", PRODUCT_FINISHES)
     if g("CHIP_DEVICE_PRODUCT_COLOR"):
-        args += ["--product_color", g("CHIP_DEVICE_PRODUCT_COLOR")]
+        values["product_color"] = _choice(cfg, "CHIP_DEVICE_PRODUCT_COLOR", (*PRODUCT_COLORS, "cooper"))
     if _on(cfg, "CONFIG_MATTER_FACTORY_DATA_GENERATE_ONBOARDING_CODES"):
-        args.append("--generate_onboarding")
+        values["generate_onboarding"] = True
     if g("CHIP_DEVICE_ENABLE_KEY"):
-        args += ["--enable_key", g("CHIP_DEVICE_ENABLE_KEY")]
-    return args
+        values["enable_key"] = _hex(cfg, "CHIP_DEVICE_ENABLE_KEY")
+    return values
 
 
-def cert_args(cfg: dict[str, str], sdk_root: str | None, warn) -> list[str]:
+def _number(cfg: dict, name: str) -> int | None:
+    text = cfg.get("CONFIG_" + name, "")
+    if not text:
+        return None
+    try:
+        return int(text, 0) if text.isascii() else int("x")
+    except ValueError:
+        raise InvalidInput("CONFIG_" + name, f"{text!r} is not a number") from None
+
+
+def _base64(cfg: dict, name: str) -> bytes:
+    text = cfg.get("CONFIG_" + name, "")
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        raise InvalidInput("CONFIG_" + name, f"{text!r} is not Base64") from None
+
+
+def _hex(cfg: dict, name: str) -> str:
+    text = cfg.get("CONFIG_" + name, "")
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        raise InvalidInput("CONFIG_" + name, f"{text!r} is not hex digits") from None
+    return text
+
+
+def _choice(cfg: dict, name: str, choices) -> str:
+    text = cfg.get("CONFIG_" + name, "")
+    if text not in choices:
+        raise InvalidInput("CONFIG_" + name, f"{text!r} is not one of {', '.join(choices)}")
+    return text
+
+
+def cert_values(cfg: dict[str, str], sdk_root: str | None, warn) -> dict:
+    """Where the attestation certificates come from: the user's files, generated ones, or the Matter SDK's
+    development certificates (the default, when a checkout is there)."""
     g = lambda n: cfg.get("CONFIG_" + n, "")  # noqa: E731
-    paa = []
+    paa = {}
     if g("MATTER_FACTORY_DATA_PAA_CERT"):
-        paa = ["--paa_cert", g("MATTER_FACTORY_DATA_PAA_CERT")]
+        paa = {"paa_cert": g("MATTER_FACTORY_DATA_PAA_CERT")}
         if g("MATTER_FACTORY_DATA_PAA_KEY"):
-            paa += ["--paa_key", g("MATTER_FACTORY_DATA_PAA_KEY")]
+            paa["paa_key"] = g("MATTER_FACTORY_DATA_PAA_KEY")
     if _on(cfg, "CONFIG_MATTER_FACTORY_DATA_CERT_SOURCE_USER"):
         missing = [n for n in ("DAC_CERT", "DAC_KEY", "PAI_CERT") if not g("MATTER_FACTORY_DATA_USER_CERTS_" + n)]
         if missing:
             raise InvalidInput(", ".join("CONFIG_MATTER_FACTORY_DATA_USER_CERTS_" + n for n in missing),
                                "must be set when CONFIG_MATTER_FACTORY_DATA_CERT_SOURCE_USER=y")
-        return ["--dac_cert", g("MATTER_FACTORY_DATA_USER_CERTS_DAC_CERT"),
-                "--dac_key", g("MATTER_FACTORY_DATA_USER_CERTS_DAC_KEY"),
-                "--pai_cert", g("MATTER_FACTORY_DATA_USER_CERTS_PAI_CERT")] + (paa[:2] if paa else [])
+        return {"dac_cert": g("MATTER_FACTORY_DATA_USER_CERTS_DAC_CERT"),
+                "dac_key": g("MATTER_FACTORY_DATA_USER_CERTS_DAC_KEY"),
+                "pai_cert": g("MATTER_FACTORY_DATA_USER_CERTS_PAI_CERT"), **({"paa_cert": paa["paa_cert"]} if paa else {})}
     if _on(cfg, "CONFIG_MATTER_FACTORY_DATA_CERT_SOURCE_GENERATED"):
-        return ["--gen_certs"] + paa
+        return {"gen_certs": True, **paa}
     # DEFAULT: the Matter SDK's development certificates when a checkout is there.
     if sdk_root is None:
-        from .provisioning import find_matter_sdk
-
         sdk_root = find_matter_sdk()
-    vid, pid = int(g("CHIP_DEVICE_VENDOR_ID") or "0", 0), int(g("CHIP_DEVICE_PRODUCT_ID") or "0", 0)
+    vid, pid = _number(cfg, "CHIP_DEVICE_VENDOR_ID") or 0, _number(cfg, "CHIP_DEVICE_PRODUCT_ID") or 0
     if sdk_root:
         base = os.path.join(sdk_root, "credentials", "development", "attestation")
         dac = os.path.join(base, f"Matter-Development-DAC-{vid:X}-{pid:X}")
         pai = os.path.join(base, f"Matter-Development-PAI-{vid:X}-noPID-Cert.der")
         if os.path.isfile(dac + "-Cert.der") and os.path.isfile(pai):
-            return ["--dac_cert", dac + "-Cert.der", "--dac_key", dac + "-Key.der", "--pai_cert", pai] + paa[:2]
+            return {"dac_cert": dac + "-Cert.der", "dac_key": dac + "-Key.der", "pai_cert": pai,
+                    **({"paa_cert": paa["paa_cert"]} if paa else {})}
         warn(f"no Matter SDK development certificates for VID 0x{vid:X} PID 0x{pid:X} in {base}: "
              f"generating test certificates")
     else:
         warn("no Matter SDK checkout (CHIP_ROOT) for the default development certificates: generating test certificates")
-    return ["--gen_certs"] + paa
-
-
-def dependency_files(cfg: dict[str, str]) -> list[str]:
-    """Input files a configuration names (for build-system dependencies)."""
-    names = ("MATTER_FACTORY_DATA_USER_CERTS_DAC_CERT", "MATTER_FACTORY_DATA_USER_CERTS_DAC_KEY",
-             "MATTER_FACTORY_DATA_USER_CERTS_PAI_CERT", "MATTER_FACTORY_DATA_PAA_CERT", "MATTER_FACTORY_DATA_PAA_KEY",
-             "MATTER_FACTORY_DATA_CD_SIGNING_CERT", "MATTER_FACTORY_DATA_CD_SIGNING_KEY")
-    return [cfg["CONFIG_" + n] for n in names if cfg.get("CONFIG_" + n)]
+    return {"gen_certs": True, **paa}

@@ -14,6 +14,7 @@ from . import attestation, keys, spake2p
 from .errors import InvalidInput
 from .fileio import WriteSet, read_bytes
 from .formats import nxp
+from .requests import NxpRequest
 from .model import check_date
 
 
@@ -26,10 +27,10 @@ def _text(value: str | None, option: str, limit: int) -> str | None:
     return value
 
 
-def _aes_key(args) -> bytes | None:
-    if args.aes128_key and args.aes256_key:
+def _aes_key(req: NxpRequest) -> bytes | None:
+    if req.aes128_key and req.aes256_key:
         raise InvalidInput("--aes128_key/--aes256_key", "give one key, not both")
-    text, option = (args.aes256_key, "--aes256_key") if args.aes256_key else (args.aes128_key, "--aes128_key")
+    text, option = (req.aes256_key, "--aes256_key") if req.aes256_key else (req.aes128_key, "--aes128_key")
     if not text:
         return None
     try:
@@ -40,42 +41,42 @@ def _aes_key(args) -> bytes | None:
     return key
 
 
-def build_entries(args, report) -> dict:
-    spake2p.check_passcode(args.passcode, "--passcode")
-    if not 0 <= args.discriminator <= 0xFFF:
-        raise InvalidInput("--discriminator", f"{args.discriminator} is out of range (allowed 0..4095)")
-    spake2p.check_iterations(args.it, "--it")
-    spake2p.check_salt(args.salt, "--salt")
-    for option, value in (("--vid", args.vid), ("--pid", args.pid), ("--hw_version", args.hw_version)):
+def build_entries(req: NxpRequest, report) -> dict:
+    spake2p.check_passcode(req.passcode, "--passcode")
+    if not 0 <= req.discriminator <= 0xFFF:
+        raise InvalidInput("--discriminator", f"{req.discriminator} is out of range (allowed 0..4095)")
+    spake2p.check_iterations(req.it, "--it")
+    spake2p.check_salt(req.salt, "--salt")
+    for option, value in (("--vid", req.vid), ("--pid", req.pid), ("--hw_version", req.hw_version)):
         if not 0 <= value <= 0xFFFF:
             raise InvalidInput(option, f"{value} is out of range (allowed 0..65535)")
-    verifier = spake2p.generate_verifier(args.passcode, args.salt, args.it)
-    if args.spake2p_verifier is not None:
-        spake2p.check_verifier_format(args.spake2p_verifier, "--spake2p_verifier")
-        if args.spake2p_verifier != verifier:
+    verifier = spake2p.generate_verifier(req.passcode, req.salt, req.it)
+    if req.spake2p_verifier is not None:
+        spake2p.check_verifier_format(req.spake2p_verifier, "--spake2p_verifier")
+        if req.spake2p_verifier != verifier:
             raise InvalidInput("--spake2p_verifier", "does not match --passcode, --salt and --it (omit it to compute it)")
-    entries: dict = {1: verifier, 2: args.salt, 3: args.it, 7: args.discriminator, 8: args.passcode, 9: args.vid,
-                     10: args.pid, 16: args.hw_version}
-    entries[12] = _text(args.vendor_name, "--vendor_name", 32)
-    entries[13] = _text(args.product_name, "--product_name", 32)
-    entries[17] = _text(args.hw_version_str, "--hw_version_str", 64)
+    entries: dict = {1: verifier, 2: req.salt, 3: req.it, 7: req.discriminator, 8: req.passcode, 9: req.vid,
+                     10: req.pid, 16: req.hw_version}
+    entries[12] = _text(req.vendor_name, "--vendor_name", 32)
+    entries[13] = _text(req.product_name, "--product_name", 32)
+    entries[17] = _text(req.hw_version_str, "--hw_version_str", 64)
     for tag, option, limit in ((14, "serial_num", 32), (19, "part_number", 32), (20, "product_url", 256),
                                (21, "product_label", 64)):
-        value = _text(getattr(args, option), "--" + option, limit)
+        value = _text(getattr(req, option), "--" + option, limit)
         if value is not None:
             entries[tag] = value
-    if args.date is not None:
-        check_date(args.date, "--date")
-        entries[15] = args.date
-    if args.unique_id is not None:
-        if args.unique_id_hex:
+    if req.date is not None:
+        check_date(req.date, "--date")
+        entries[15] = req.date
+    if req.unique_id is not None:
+        if req.unique_id_hex:
             from .model import parse_hex
 
-            uid = parse_hex(args.unique_id, "--unique_id")
+            uid = parse_hex(req.unique_id, "--unique_id")
             if not 16 <= len(uid) <= 32:
                 raise InvalidInput("--unique_id", f"must be 16..32 bytes, got {len(uid)}")
         else:
-            uid = args.unique_id.encode("ascii", errors="strict") if args.unique_id.isascii() else None
+            uid = req.unique_id.encode("ascii", errors="strict") if req.unique_id.isascii() else None
             if uid is None:
                 raise InvalidInput("--unique_id", "must be ASCII text")
             if len(uid) > 32:
@@ -83,53 +84,53 @@ def build_entries(args, report) -> dict:
             if len(uid) < 16:
                 raise InvalidInput("--unique_id", f"{len(uid)} characters; a rotating device ID unique ID needs at least 16 bytes")
         entries[18] = uid
-    if args.product_finish is not None:
-        entries[22] = nxp.FINISHES.index(args.product_finish)
-    if args.product_primary_color is not None:
-        entries[23] = nxp.COLORS.index(args.product_primary_color)
+    if req.product_finish is not None:
+        entries[22] = nxp.FINISHES.index(req.product_finish)
+    if req.product_primary_color is not None:
+        entries[23] = nxp.COLORS.index(req.product_primary_color)
 
     # credentials
-    cd_der = read_bytes(args.cert_declaration, "--cert_declaration")
+    cd_der = read_bytes(req.cert_declaration, "--cert_declaration")
     from . import cd as cdmod
 
     content = cdmod.parse(cd_der, "--cert_declaration").content
     entries[11] = cd_der
-    pai_der = keys.load_certificate_der(args.pai_cert, "--pai_cert")
+    pai_der = keys.load_certificate_der(req.pai_cert, "--pai_cert")
     pai = attestation.load_cert(pai_der, "--pai_cert")
     entries[6] = pai_der
-    if args.EL2GO_bin:
-        if args.dac_key or args.dac_cert:
+    if req.EL2GO_bin:
+        if req.dac_key or req.dac_cert:
             raise InvalidInput("--EL2GO_bin", "the DAC comes from the EdgeLock 2GO blob: do not also give --dac_key/--dac_cert")
-        if args.EL2GO_DAC_KEY_ID is None or args.EL2GO_DAC_CERT_ID is None:
+        if req.EL2GO_DAC_KEY_ID is None or req.EL2GO_DAC_CERT_ID is None:
             raise InvalidInput("--EL2GO_bin", "needs both --EL2GO_DAC_KEY_ID and --EL2GO_DAC_CERT_ID")
-        entries[24] = read_bytes(args.EL2GO_bin, "--EL2GO_bin")
-        entries[25] = args.EL2GO_DAC_KEY_ID
-        entries[26] = args.EL2GO_DAC_CERT_ID
+        entries[24] = read_bytes(req.EL2GO_bin, "--EL2GO_bin")
+        entries[25] = req.EL2GO_DAC_KEY_ID
+        entries[26] = req.EL2GO_DAC_CERT_ID
         dac = None
     else:
-        if not args.dac_cert or not args.dac_key:
+        if not req.dac_cert or not req.dac_key:
             raise InvalidInput("--dac_cert/--dac_key", "required (or --EL2GO_bin with its IDs)")
-        dac_der = keys.load_certificate_der(args.dac_cert, "--dac_cert")
+        dac_der = keys.load_certificate_der(req.dac_cert, "--dac_cert")
         dac = attestation.load_cert(dac_der, "--dac_cert")
         entries[5] = dac_der
-        if args.dac_key_use_sss_blob:
-            blob = read_bytes(args.dac_key, "--dac_key")
-            if len(blob) not in (nxp.SSS_BLOB_LEN, nxp.ELS_BLOB_LEN) and not args.allow_blob_length:
+        if req.dac_key_use_sss_blob:
+            blob = read_bytes(req.dac_key, "--dac_key")
+            if len(blob) not in (nxp.SSS_BLOB_LEN, nxp.ELS_BLOB_LEN) and not req.allow_blob_length:
                 raise InvalidInput("--dac_key", f"blob is {len(blob)} bytes; an SSS blob has 56, an ELS blob 48 "
                                                 f"(--allow_blob_length to insist)")
             entries[4] = blob
             scalar = None
         else:
-            scalar = keys.load_dac_scalar(args.dac_key, "--dac_key", args.dac_key_password)
+            scalar = keys.load_dac_scalar(req.dac_key, "--dac_key", req.dac_key_password)
             entries[4] = scalar.to_bytes(32, "big")
         result = attestation.check_chain(dac, pai, None, scalar,
-                                         None if args.allow_id_mismatch else args.vid,
-                                         None if args.allow_id_mismatch else args.pid, args.date)
+                                         None if req.allow_id_mismatch else req.vid,
+                                         None if req.allow_id_mismatch else req.pid, req.date)
         result.raise_or_warn(report.warn, False)
-    if not args.allow_id_mismatch:
-        if content.vendor_id != args.vid or args.pid not in content.product_ids:
+    if not req.allow_id_mismatch:
+        if content.vendor_id != req.vid or req.pid not in content.product_ids:
             raise InvalidInput("--cert_declaration", f"is for vendor 0x{content.vendor_id:04X}, products "
-                               f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}, not 0x{args.vid:04X}/0x{args.pid:04X}")
+                               f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}, not 0x{req.vid:04X}/0x{req.pid:04X}")
         if dac is not None:
             problems = cdmod.check_against_certificates(content, dac, pai)
             if problems:
@@ -137,64 +138,64 @@ def build_entries(args, report) -> dict:
     return entries
 
 
-def generate(args, report, platforms: dict) -> bytes:
-    key = _aes_key(args)
-    if args.hw_params and key is not None:
+def generate(req: NxpRequest, report) -> bytes:
+    key = _aes_key(req)
+    if req.hw_params and key is not None:
         raise InvalidInput("--hw_params", "the HWParameters record holds a plain image: do not combine it with an AES key")
-    if args.spake2p_path:
+    if req.spake2p_path:
         report.debug("--spake2p_path is accepted for compatibility; the verifier is computed in-process")
-    entries = build_entries(args, report)
+    entries = build_entries(req, report)
     payload = nxp.encode_payload(entries)
-    if args.pad16 and key is None and len(payload) % 16:
+    if req.pad16 and key is None and len(payload) % 16:
         payload += bytes(16 - len(payload) % 16)
     if key is not None:
         image = nxp.encrypted_image(payload, key)
     else:
         image = nxp.plain_image(payload)
-        if args.hw_params:
+        if req.hw_params:
             image = nxp.hw_params_image(image)
             if len(image) > nxp.HW_PARAMS_MAX:
                 raise InvalidInput("--hw_params", f"the record is {len(image)} bytes, the HWParameters limit is 0x800")
-    address = args.address
-    if args.platform:
-        default_address, limit, ecb_ok = platforms[args.platform]
-        if args.platform in ("k32w1", "mcxw71") and not args.hw_params and address is None:
-            raise InvalidInput("--address", f"{args.platform} without --hw_params: give the address "
+    address = req.address
+    if req.platform:
+        default_address, limit, ecb_ok = nxp.PLATFORMS[req.platform]
+        if req.platform in ("k32w1", "mcxw71") and not req.hw_params and address is None:
+            raise InvalidInput("--address", f"{req.platform} without --hw_params: give the address "
                                             f"(__MATTER_FACTORY_DATA_START in the application's map file)")
         if default_address is None and address is None:
-            raise InvalidInput("--address", f"{args.platform} has no fixed factory data address: give "
+            raise InvalidInput("--address", f"{req.platform} has no fixed factory data address: give "
                                             f"__FACTORY_DATA_START from the application's map file")
         if key is not None and not ecb_ok:
-            raise InvalidInput("--aes128_key", f"the {args.platform} reader cannot decrypt factory data")
-        if key is not None and len(key) == 32 and args.platform in ("k32w1", "mcxw71", "rt1060", "rt1170"):
-            raise InvalidInput("--aes256_key", f"the {args.platform} reader decrypts AES-128 only")
+            raise InvalidInput("--aes128_key", f"the {req.platform} reader cannot decrypt factory data")
+        if key is not None and len(key) == 32 and req.platform in ("k32w1", "mcxw71", "rt1060", "rt1170"):
+            raise InvalidInput("--aes256_key", f"the {req.platform} reader decrypts AES-128 only")
         if address is None:
             address = default_address
         if len(image) > limit:
-            raise InvalidInput("--out", f"the image is {len(image)} bytes, the {args.platform} reader holds {limit}")
-        if args.platform == "k32w0":
+            raise InvalidInput("--out", f"the image is {len(image)} bytes, the {req.platform} reader holds {limit}")
+        if req.platform == "k32w0":
             for tag, value in entries.items():
                 size = len(nxp.encode_value(tag, value))
                 if tag in nxp.K32W0_MAX and size > nxp.K32W0_MAX[tag]:
                     raise InvalidInput(nxp.TAGS[tag][0], f"{size} bytes; the K32W0 reader accepts at most "
                                                          f"{nxp.K32W0_MAX[tag]} (it would report the entry missing)")
-        if args.platform in ("k32w1", "mcxw71") and key is None and not args.hw_params and len(payload) % 16:
+        if req.platform in ("k32w1", "mcxw71") and key is None and not req.hw_params and len(payload) % 16:
             report.warn("a plain image whose size is not a multiple of 16 fails the K32W1/MCXW71 FwkImpl reader's "
                         "hash check; use --pad16 or --hw_params")
-    elif 12 + len(payload) > nxp.READER_BUFFER and not args.hw_params:
+    elif 12 + len(payload) > nxp.READER_BUFFER and not req.hw_params:
         raise InvalidInput("--out", f"the image is {12 + len(payload)} bytes, the readers' buffer holds 4096")
-    ws = WriteSet(overwrite=args.overwrite).add(args.out, image, secret=True)
-    if args.hex:
+    ws = WriteSet(overwrite=req.overwrite).add(req.out, image, secret=True)
+    if req.hex:
         if address is None:
             raise InvalidInput("--hex", "needs --address or --platform")
         from .formats.nrfconnect import to_intel_hex
 
-        ws.add(args.hex, to_intel_hex(image, address), secret=True)
+        ws.add(req.hex, to_intel_hex(image, address), secret=True)
     ws.commit()
-    print(f"wrote {args.out} ({len(image)} bytes, {nxp_kind(key, args.hw_params)}), "
+    print(f"wrote {req.out} ({len(image)} bytes, {nxp_kind(key, req.hw_params)}), "
           f"SHA-256 {hashlib.sha256(image).hexdigest()}")
-    if args.platform:
-        print(programming_hint(args.platform, os.path.basename(args.out), address))
+    if req.platform:
+        print(programming_hint(req.platform, os.path.basename(req.out), address))
     return image
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from . import attestation
 from .errors import InvalidInput
+from .requests import NrfRequest
 
 SDK_TEST_PAA = "credentials/test/attestation/Chip-Test-PAA-NoVID"
 SDK_TEST_CD_SIGNER = "credentials/test/certification-declaration/Chip-Test-CD-Signing"
@@ -73,10 +74,10 @@ def _resolve_signer(option: str, cert_path: str | None, key_path: str | None, sd
     return cert, key
 
 
-def resolve_paa(args: Any, report, vendor_id: int, not_before, outdir: str, files: list):
+def resolve_paa(cert_path: str | None, key_path: str | None, report, not_before, outdir: str, files: list):
     """The PAA that signs generated PAIs (the fallback rule of ``_resolve_signer``)."""
     return _resolve_signer(
-        "paa", getattr(args, "paa_cert", None), getattr(args, "paa_key", None), SDK_TEST_PAA,
+        "paa", cert_path, key_path, SDK_TEST_PAA,
         "signing the PAI with the Matter SDK's test PAA", "Matter Test PAA", not_before, "PAA",
         "no --paa_cert/--paa_key and no Matter SDK checkout (CHIP_ROOT): generated a test PAA ({path}); "
         "commissioners must trust it as a PAA root", report, outdir, files)
@@ -89,51 +90,51 @@ def _add_pair(files: list, outdir: str, name: str, cert, key) -> None:
     files.append((os.path.join(outdir, f"{name}_key.pem"), attestation.key_pem(key), True))
 
 
-def generated_credentials(args: Any, report, outdir: str) -> Credentials:
+def generated_credentials(req: NrfRequest, report, outdir: str) -> Credentials:
     """``--gen_certs`` / ``--gen_cd`` of the generator, in-process."""
-    if args.vendor_id is None or args.product_id is None:
+    if req.vendor_id is None or req.product_id is None:
         raise InvalidInput("--vendor_id/--product_id", "required to generate certificates")
-    if not args.date:
+    if not req.date:
         raise InvalidInput("--date", "required")
     from .model import check_date
 
-    check_date(args.date, "--date")
-    start = attestation.date_start(args.date)
+    check_date(req.date, "--date")
+    start = attestation.date_start(req.date)
     files: list = []
     creds = Credentials(dac_cert=b"", dac_key=None, pai_cert=b"", files=files)
-    if args.gen_certs:
-        name = f"{args.vendor_name or ''}_{args.product_name or ''}".strip("_") or "Matter Device"
-        paa_cert, paa_key = resolve_paa(args, report, args.vendor_id, start, outdir, files)
+    if req.gen_certs:
+        name = f"{req.vendor_name or ''}_{req.product_name or ''}".strip("_") or "Matter Device"
+        paa_cert, paa_key = resolve_paa(req.paa_cert, req.paa_key, report, start, outdir, files)
         attestation.check_issuer(attestation.load_cert(attestation.der(paa_cert), "--paa_cert"), "paa",
-                                 args.date, warn=report.warn)
+                                 req.date, warn=report.warn)
         pai_key = attestation.generate_p256_key()
         pai = attestation.issue_certificate(
-            "pai", name[:64], pai_key.public_key(), paa_key, paa_cert, vid=args.vendor_id,
-            valid_from=max(start, paa_cert.not_valid_before_utc), manufacturing_date=args.date,
+            "pai", name[:64], pai_key.public_key(), paa_key, paa_cert, vid=req.vendor_id,
+            valid_from=max(start, paa_cert.not_valid_before_utc), manufacturing_date=req.date,
         )
         dac_key = attestation.generate_p256_key()
         dac = attestation.issue_certificate(
-            "dac", name[:64], dac_key.public_key(), pai_key, pai, vid=args.vendor_id, pid=args.product_id,
-            valid_from=max(start, pai.not_valid_before_utc), manufacturing_date=args.date,
+            "dac", name[:64], dac_key.public_key(), pai_key, pai, vid=req.vendor_id, pid=req.product_id,
+            valid_from=max(start, pai.not_valid_before_utc), manufacturing_date=req.date,
         )
         _add_pair(files, outdir, "PAI", pai, pai_key)
         _add_pair(files, outdir, "DAC", dac, dac_key)
         creds.dac_cert, creds.dac_key, creds.pai_cert = attestation.der(dac), dac_key, attestation.der(pai)
         creds.pai_key, creds.paa_cert, creds.paa_key = pai_key, attestation.der(paa_cert), paa_key
         report.info(f"generated PAI and DAC certificates in {outdir}")
-    if args.gen_cd:
+    if req.gen_cd:
         from . import cd as cdmod
 
-        signer_cert, signer_key = resolve_cd_signer(args, report, outdir, files)
+        signer_cert, signer_key = resolve_cd_signer(req.cd_signing_cert, req.cd_signing_key, report, outdir, files)
         content = cdmod.CDContent(
-            vendor_id=args.vendor_id,
-            product_ids=[args.product_id],
-            device_type_id=getattr(args, "device_type", 0) or 0,
+            vendor_id=req.vendor_id,
+            product_ids=[req.product_id],
+            device_type_id=req.device_type or 0,
             certificate_id="FFFFFFFFFFFFFFFFFFF",
             security_level=0,
             security_information=0,
             version_number=0xFFFF,
-            certification_type=args.cd_type,
+            certification_type=req.cd_type,
         )
         creds.cd = cdmod.sign(content, signer_cert, signer_key)
         files.append((os.path.join(outdir, "CD.der"), creds.cd, False))
@@ -141,12 +142,12 @@ def generated_credentials(args: Any, report, outdir: str) -> Credentials:
     return creds
 
 
-def resolve_cd_signer(args: Any, report, outdir: str, files: list):
+def resolve_cd_signer(cert_path: str | None, key_path: str | None, report, outdir: str, files: list):
     """The key that signs generated CDs (the fallback rule of ``_resolve_signer``)."""
     import datetime
 
     return _resolve_signer(
-        "cd_signing", getattr(args, "cd_signing_cert", None), getattr(args, "cd_signing_key", None),
+        "cd_signing", cert_path, key_path,
         SDK_TEST_CD_SIGNER, "signing the CD with the Matter SDK's test CD signing key",
         "Matter Test CD Signing Authority", datetime.datetime(2021, 6, 28, tzinfo=datetime.timezone.utc),
         "CD_signing", "no --cd_signing_cert/--cd_signing_key and no Matter SDK checkout: signed the CD with a "
@@ -178,11 +179,3 @@ def cert_and_key_files(prefix: str, cert, key, password: bytes | None = None) ->
         (prefix + "-Key.der", attestation.key_der(key, password), True),
         (prefix + "-Key.pem", attestation.key_pem(key, password), True),
     ]
-
-
-def resolve_cd_signer_files(cert_path, key_path, report, outdir: str, files: list, password=None):
-    class _A:
-        cd_signing_cert = cert_path
-        cd_signing_key = key_path
-
-    return resolve_cd_signer(_A, report, outdir, files)

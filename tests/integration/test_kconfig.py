@@ -3,6 +3,7 @@ values become the expected generator arguments, kconfiglib's silent drops become
 
 from __future__ import annotations
 
+import base64
 import os
 
 import kconfiglib
@@ -10,6 +11,7 @@ import pytest
 
 from matter_factory_data import kconfig
 from matter_factory_data.errors import InvalidInput
+from matter_factory_data.requests import NrfRequest
 
 from .conftest import ROOT, dotconfig, tool
 
@@ -70,16 +72,17 @@ def test_prj_conf_to_generator_arguments(tmp_path):
     overlay = tmp_path / "overlay.conf"
     overlay.write_text("CONFIG_CHIP_DEVICE_HARDWARE_VERSION=3\n")
     cfg = kconfig.read_config([str(prj), str(overlay)])
-    args = kconfig.generator_args(cfg)
-    assert args == [
-        "--sn", "SN-42", "--date", "2022-01-01", "--vendor_id", "4660", "--product_id", "32774",
-        "--vendor_name", "Nordic Semiconductor ASA", "--product_name", "not-specified", "--hw_ver", "3",
-        "--hw_ver_str", "prerelease", "--rd_uid", "91a9c12a7c80700a31ddcfa7fce63e44", "--gen_certs",
-        "--gen_cd", "--cd_type", "1", "--spake2_it", "1000", "--spake2_salt", "U1BBS0UyUCBLZXkgU2FsdA==",
-        "--discriminator", "0xABC", "--passcode", "20202021", "--include_passcode",
-        "--spake2_verifier", SDK["CHIP_DEVICE_SPAKE2_TEST_VERIFIER"][1],
-        "--product_finish", "other", "--product_color", "copper", "--generate_onboarding",
-    ]
+    values = kconfig.request_values(cfg)
+    assert values == {
+        "sn": "SN-42", "date": "2022-01-01", "vendor_id": 4660, "product_id": 32774,
+        "vendor_name": "Nordic Semiconductor ASA", "product_name": "not-specified", "hw_ver": 3,
+        "hw_ver_str": "prerelease", "rd_uid": "91a9c12a7c80700a31ddcfa7fce63e44", "gen_certs": True,
+        "gen_cd": True, "cd_type": 1, "spake2_it": 1000, "spake2_salt": b"SPAKE2P Key Salt",
+        "discriminator": 0xABC, "passcode": 20202021, "include_passcode": True,
+        "spake2_verifier": base64.b64decode(SDK["CHIP_DEVICE_SPAKE2_TEST_VERIFIER"][1]),
+        "product_finish": "other", "product_color": "copper", "generate_onboarding": True,
+    }
+    NrfRequest(output="fd", **values)  # every value is a field of the request the json command builds
 
 
 @pytest.mark.parametrize("line,fragment", [
@@ -131,9 +134,9 @@ def test_default_source_uses_sdk_development_certificates(tmp_path):
     cfg = {"CONFIG_CHIP_DEVICE_VENDOR_ID": "65521", "CONFIG_CHIP_DEVICE_PRODUCT_ID": "32768",
            "CONFIG_MATTER_FACTORY_DATA_CERT_SOURCE_DEFAULT": "y"}
     warnings = []
-    args = kconfig.cert_args(cfg, str(tmp_path / "sdk"), warnings.append)
-    assert args[:2] == ["--dac_cert", str(sdk / "Matter-Development-DAC-FFF1-8000-Cert.der")]
+    values = kconfig.cert_values(cfg, str(tmp_path / "sdk"), warnings.append)
+    assert values["dac_cert"] == str(sdk / "Matter-Development-DAC-FFF1-8000-Cert.der")
     assert warnings == []
     cfg["CONFIG_CHIP_DEVICE_PRODUCT_ID"] = "32800"  # 0x8020: no development certificate
-    assert kconfig.cert_args(cfg, str(tmp_path / "sdk"), warnings.append) == ["--gen_certs"]
+    assert kconfig.cert_values(cfg, str(tmp_path / "sdk"), warnings.append) == {"gen_certs": True}
     assert "generating test certificates" in warnings[0]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .common import ArgumentParser, Reporter, any_int, hex_text
+from ..model import PRODUCT_COLORS, PRODUCT_FINISHES
+from ..production import batch
+from ..requests import BatchRequest
+from .common import ArgumentParser, Reporter, any_int, hex_text, request_from
 
 DESCRIPTION = """\
 Produce factory data for a production line: one directory per device (named after its serial number)
@@ -36,11 +39,7 @@ and qr_code empty: all three reveal the passcode).
 
 INTERRUPTED = "interrupted; the devices finished so far are kept: run the same command again to finish the batch"
 
-def main(argv: list[str], prog: str) -> int:
-    from .. import batch
-    from ..errors import InvalidInput
-    from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, check_date
-
+def build_parser(prog: str) -> ArgumentParser:
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
     src = p.add_argument_group("devices")
     src.add_argument("--count", type=any_int, help="number of devices")
@@ -95,35 +94,13 @@ def main(argv: list[str], prog: str) -> int:
     run.add_argument("--force", action="store_true", help="allow --seed with a production vendor ID")
     run.add_argument("--overwrite", action="store_true", help="replace a different batch in the same directory")
     run.add_argument("--quiet", action="store_true", help="no progress output")
-    args = p.parse_args(argv)
-    report = Reporter(prog=prog, quiet=False)
-    if (args.count is None) == (args.csv is None):
-        raise InvalidInput("--count/--csv", "give exactly one of them")
-    check_date(args.date, "--date")
-    if args.offset < 0 or args.size <= 0 or args.offset + args.size > 1 << 32:
-        raise InvalidInput("--offset/--size", f"0x{args.offset:x} + 0x{args.size:x} is not a partition in the "
-                                              f"32-bit flash address space")
-    if args.jobs is not None and not 1 <= args.jobs <= 1024:
-        raise InvalidInput("--jobs", f"{args.jobs} is not 1..1024")
-    valid_from = None
-    if args.valid_from:
-        from ..provisioning import parse_valid_from
+    return p
 
-        valid_from = parse_valid_from(args.valid_from)
-    spec = batch.Spec(
-        vendor_id=args.vendor_id, product_id=args.product_id, vendor_name=args.vendor_name,
-        product_name=args.product_name, date=args.date, hw_ver=args.hw_ver, hw_ver_str=args.hw_ver_str,
-        sw_ver_str=args.sw_ver_str, spake2_it=args.spake2_it, salt_len=args.salt_len, format=args.format,
-        offset=args.offset, size=args.size, serial_pattern=args.serial_pattern, serial_start=args.serial_start,
-        count=args.count, include_passcode=args.include_passcode,
-        enable_key=bytes.fromhex(args.enable_key) if args.enable_key else None, rd_uid=not args.no_rd_uid,
-        unique_discriminators=args.unique_discriminators,
-        product_finish=PRODUCT_FINISHES[args.product_finish] if args.product_finish else None,
-        primary_color=PRODUCT_COLORS[args.product_color] if args.product_color else None,
-        png=not args.no_png, secrets_in_manifest=not args.no_secrets_in_manifest,
-        valid_from=valid_from.isoformat() if valid_from else None, lifetime=args.lifetime,
-    )
-    summary = batch.run(spec, args, report)
+
+def main(argv: list[str], prog: str) -> int:
+    args = build_parser(prog).parse_args(argv)
+    report = Reporter(prog=prog, quiet=False)
+    summary = batch.run(request_from(BatchRequest, args), report)
     if not args.quiet:
         secs = summary["seconds"]
         rate = summary["new"] / secs if secs else 0

@@ -79,7 +79,7 @@ def generate_main(argv: list[str], prog: str) -> int:
     )
     content.validate()
     files: list = []
-    signer_cert, signer_key = provisioning.resolve_cd_signer_files(
+    signer_cert, signer_key = provisioning.resolve_cd_signer(
         args.signing_cert, args.signing_key, report, os.path.dirname(args.out) or ".", files)
     der = cd.sign(content, signer_cert, signer_key)
     ws = WriteSet(overwrite=args.overwrite).add(args.out, der)

@@ -176,7 +176,7 @@ def generate_main(argv: list[str], prog: str) -> int:
     files += provisioning.cert_and_key_files(os.path.join(args.output, f"Chip-PAI-NXP-{tag}"), pai, pai_key)
     files += provisioning.cert_and_key_files(os.path.join(args.output, f"Chip-DAC-NXP-{tag}"), dac, dac_key)
     if args.gen_cd:
-        signer_cert, signer_key = provisioning.resolve_cd_signer_files(
+        signer_cert, signer_key = provisioning.resolve_cd_signer(
             args.cd_signing_cert, args.cd_signing_key, report, args.output, files)
         content = cd.CDContent(vendor_id=args.vendor_id, product_ids=[args.product_id], device_type_id=args.device_type,
                                certificate_id="ZIG20142ZB330003-24", version_number=0x9876,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import base64
 import binascii
 import sys
@@ -161,3 +162,15 @@ def group_epilog(epilog: str, prog: str) -> str:
     """A command group's examples (``%(prog)s paa ...``) for one subcommand's --help: they name the
     subcommands, so their prefix is the group (``matter-factory-data certs``), not the subcommand's prog."""
     return epilog % {"prog": prog.rsplit(" ", 1)[0]}
+
+
+CLI_ONLY = frozenset({"verbose", "from_config", "log_level"})  # options about the command line itself
+
+
+def request_from(cls, namespace):
+    """The typed request a command's parsed options stand for (every option is one field of it)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    extra = set(vars(namespace)) - names - CLI_ONLY
+    if extra:  # a parser option the request does not carry: a programming error, caught by the tests
+        raise TypeError(f"{cls.__name__} has no field for {sorted(extra)}")
+    return cls(**{name: value for name, value in vars(namespace).items() if name in names})

@@ -6,6 +6,10 @@ import datetime
 import os
 import secrets
 
+from .. import spake2p
+from ..errors import InvalidInput
+from ..generator import generate
+from ..requests import NrfRequest
 from .common import ArgumentParser, Reporter
 
 DESCRIPTION = """\
@@ -25,12 +29,6 @@ examples:
 
 
 def main(argv: list[str], prog: str) -> int:
-    import base64
-
-    from .. import spake2p
-    from ..generator import generate
-    from .json_cmd import build_parser
-
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--out", default="factory-data-demo", help="output directory (default: factory-data-demo)")
     p.add_argument("--overwrite", action="store_true", help="replace files of an earlier demo run")
@@ -38,24 +36,20 @@ def main(argv: list[str], prog: str) -> int:
     args = p.parse_args(argv)
 
     if not args.out or os.path.isfile(args.out):
-        from ..errors import InvalidInput
-
         raise InvalidInput("--out", f"{args.out!r} is not a directory name")
     passcode = spake2p.random_passcode()
     discriminator = secrets.randbelow(4096)
-    salt = base64.b64encode(secrets.token_bytes(32)).decode()
+    salt = secrets.token_bytes(32)
     today = datetime.date.today().isoformat()
     serial = "DEMO-" + secrets.token_hex(4).upper()
-    gen_args = build_parser("json").parse_args([
-        "--sn", serial, "--vendor_id", "0xFFF1", "--product_id", "0x8000",
-        "--vendor_name", "Test Vendor", "--product_name", "Test Light", "--date", today,
-        "--hw_ver", "1", "--hw_ver_str", "1.0", "--spake2_it", "1000", "--spake2_salt", salt,
-        "--passcode", str(passcode), "--discriminator", str(discriminator), "--generate_rd_uid",
-        "--gen_certs", "--gen_cd", "--cd_type", "0", "--generate_onboarding", "--include_passcode",
-        "--offset", "0xfb000", "--size", "0x1000", "-o", os.path.join(args.out, "factory_data"),
-    ] + (["--overwrite"] if args.overwrite else []))
+    request = NrfRequest(
+        output=os.path.join(args.out, "factory_data"), sn=serial, vendor_id=0xFFF1, product_id=0x8000,
+        vendor_name="Test Vendor", product_name="Test Light", date=today, hw_ver=1, hw_ver_str="1.0",
+        spake2_it=1000, spake2_salt=salt, passcode=passcode, discriminator=discriminator, generate_rd_uid=True,
+        gen_certs=True, gen_cd=True, cd_type=0, generate_onboarding=True, include_passcode=True,
+        offset=0xFB000, size=0x1000, overwrite=args.overwrite)
     report = Reporter(verbose=args.verbose, prog=prog, quiet=not args.verbose)
-    writes = generate(gen_args, report)
+    writes = generate(request, report)
     txt = os.path.join(args.out, "factory_data.txt")
     with open(txt) as f:
         codes = f.read()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 
-from .common import ArgumentParser, Reporter, any_int, base64_bytes
+from ..requests import Esp32Request
+from .common import ArgumentParser, Reporter, any_int, base64_bytes, request_from
 
 DESCRIPTION = """\
 ESP32 factory NVS partitions with esp-matter-mfg-tool's options, output tree and file names
@@ -111,14 +112,14 @@ def build_parser(prog: str) -> ArgumentParser:
 
 
 def main(argv: list[str], prog: str) -> int:
-    from ..esp32_tool import run
+    from ..production.mfg_tool import run
 
     args = build_parser(prog).parse_args(argv)
     report = Reporter(prog=prog, quiet=args.log_level == "error")
     import time
 
     start = time.monotonic()
-    result = run(args, report)
+    result = run(request_from(Esp32Request, args), report)
     seconds = time.monotonic() - start
     if args.log_level != "error":
         resumed = f" ({result['devices'] - result['new']} made before an interruption)" if result["new"] < result["devices"] else ""

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+
+from .. import kconfig
+from ..generator import generate
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES
-from .common import ArgumentParser, Reporter, any_int, base64_bytes, hex_text
+from ..requests import NrfRequest
+from .common import ArgumentParser, Reporter, any_int, base64_bytes, hex_text, request_from
 
 DESCRIPTION = """\
 Generate nRF Connect Matter factory data: a JSON document and, with --offset/--size, the CBOR
@@ -92,30 +97,27 @@ def build_parser(prog: str) -> ArgumentParser:
     return p
 
 
-def config_argv(argv: list[str], report) -> list[str]:
-    """``--from_config FILE`` expanded into the generator arguments it stands for, placed first so that
-    options given on the command line win."""
-    import argparse
-
+def config_values(argv: list[str], report) -> dict:
+    """The request fields that ``--from_config FILE`` (repeatable) stands for; options given on the command
+    line win over them."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--from_config", "--from-config", action="append")
-    known, rest = pre.parse_known_args(argv)
+    known, _ = pre.parse_known_args(argv)
     if not known.from_config:
-        return argv
-    from .. import kconfig
-
-    cfg = kconfig.read_config(known.from_config)
-    return kconfig.generator_args(cfg, warn=report.warn) + rest
+        return {}
+    return kconfig.request_values(kconfig.read_config(known.from_config), warn=report.warn)
 
 
 def main(argv: list[str], prog: str) -> int:
-    from ..generator import generate
-
     report = Reporter(verbose="-v" in argv or "--verbose" in argv, prog=prog)
-    argv = config_argv(argv, report)
-    args = build_parser(prog).parse_args(argv)
-    writes = generate(args, report)
+    parser = build_parser(prog)
+    values = config_values(argv, report)
+    if values:  # the configuration's values become the defaults: the command line still wins
+        parser.set_defaults(**values)
+        for action in parser._actions:
+            if action.dest in values:
+                action.required = False
+    args = parser.parse_args(argv)
+    writes = generate(request_from(NrfRequest, args), report)
     report.debug(f"{len(writes.files)} file(s) written")
     return 0
-
-

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-
-from ..formats.nxp import COLORS, FINISHES
-from .common import ArgumentParser, Reporter, any_int, base64_bytes
+from ..formats.nxp import COLORS, FINISHES, PLATFORMS
+from ..requests import NxpRequest
+from .common import ArgumentParser, Reporter, any_int, base64_bytes, request_from
 
 DESCRIPTION = """\
 Generate the NXP factory data binary (12-byte header + KLV entries; optionally AES-ECB encrypted or
@@ -26,17 +25,6 @@ example (NXP's manufacturing guide, with this program's name):
 platforms and addresses: k32w0 0x9D600; k32w1/mcxw71 0xFE080 (with --hw_params); rw61x 0xBFFF000;
 rt1060/rt1170: --address from the application's map file (__FACTORY_DATA_START).
 """
-
-PLATFORMS = {
-    # name: (address or None, reader buffer limit, accepts ECB)
-    "k32w0": (0x9D600, 4096, False),
-    "k32w1": (0xFE080, 0x800, True),
-    "mcxw71": (0xFE080, 0x800, True),
-    "rw61x": (0xBFFF000, 4096, True),
-    "rt1060": (None, 4096, True),
-    "rt1170": (None, 4096, True),
-}
-
 
 def build_parser(prog: str) -> ArgumentParser:
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
@@ -92,5 +80,5 @@ def main(argv: list[str], prog: str) -> int:
 
     args = build_parser(prog).parse_args(argv)
     report = Reporter(prog=prog)
-    generate(args, report, PLATFORMS)
+    generate(request_from(NxpRequest, args), report)
     return 0

@@ -34,6 +34,15 @@ NAME_TO_TAG = {v[0]: k for k, v in TAGS.items()}
 FINISHES = ["Other", "Matte", "Satin", "Polished", "Rugged", "Fabric"]
 COLORS = ["Black", "Navy", "Green", "Teal", "Maroon", "Purple", "Olive", "Gray", "Blue", "Lime", "Aqua", "Red",
           "Fuchsia", "Yellow", "White", "Nickel", "Chrome", "Brass", "Copper", "Silver", "Gold"]
+PLATFORMS = {  # where each NXP platform reads its factory data
+    # name: (address or None, reader buffer limit, accepts ECB)
+    "k32w0": (0x9D600, 4096, False),
+    "k32w1": (0xFE080, 0x800, True),
+    "mcxw71": (0xFE080, 0x800, True),
+    "rw61x": (0xBFFF000, 4096, True),
+    "rt1060": (None, 4096, True),
+    "rt1170": (None, 4096, True),
+}
 READER_BUFFER = 4096
 # K32W0 reader's per-tag maxima (maxLengths): an over-long value is treated as not found there.
 K32W0_MAX = {1: 133, 2: 45, 3: 4, 4: 32, 5: 600, 6: 600, 7: 4, 8: 4, 9: 2, 10: 2, 11: 183 + 350, 12: 32, 13: 32,

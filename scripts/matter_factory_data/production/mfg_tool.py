@@ -22,10 +22,14 @@ import struct
 import uuid
 import zlib
 
-from . import attestation, onboarding, spake2p
-from .errors import InvalidInput, OperationFailed
-from .fileio import read_bytes
-from .formats import esp32
+from .. import attestation, onboarding, spake2p
+from ..errors import InvalidInput, OperationFailed
+from ..fileio import read_bytes
+from ..formats import esp32
+from ..requests import Esp32Request
+from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
+from .engine import (Progress, RunLock, complete_lines, csv_text, job_count, produce, read_state, sync_filesystem,
+                     write_new)
 
 FILE_KEYS = ("dac-cert", "dac-key", "dac-pub-key", "pai-cert", "cert-dclrn")
 FINISHES = ["other", "matte", "satin", "polished", "rugged", "fabric"]
@@ -36,8 +40,6 @@ CALENDARS = ["Buddhist", "Chinese", "Coptic", "Ethiopian", "Gregorian", "Hebrew"
 
 
 def _csv_text(rows: list[list[str]], crlf: bool) -> bytes:
-    from .batch import csv_text
-
     return csv_text(rows, "\r\n" if crlf else "\n").encode()
 
 
@@ -69,22 +71,22 @@ def parse_valid_from(text: str) -> datetime.datetime:
     raise InvalidInput("--valid-from", f"{text!r} is not <YYYY>-<MM>-<DD> [<HH>:<MM>:<SS>]")
 
 
-def list_entries(args) -> list[tuple[str, str, object]]:
+def list_entries(req: Esp32Request) -> list[tuple[str, str, object]]:
     """The calendar/locale/fixed-label/supported-mode keys, in the reference's order."""
     out: list[tuple[str, str, object]] = []
-    if args.calendar_types:
+    if req.calendar_types:
         mask = 0
-        for name in args.calendar_types:
+        for name in req.calendar_types:
             if name not in CALENDARS:
                 raise InvalidInput("--calendar-types", f"{name!r} is not one of {', '.join(CALENDARS)}")
             mask |= 1 << CALENDARS.index(name)
         out.append(("cal-types", "u32", mask))
-    if args.locales:
-        out.append(("locale-sz", "u32", len(args.locales)))
-        out += [(f"locale/{i:x}", "string", loc) for i, loc in enumerate(args.locales)]
-    if args.fixed_labels:
+    if req.locales:
+        out.append(("locale-sz", "u32", len(req.locales)))
+        out += [(f"locale/{i:x}", "string", loc) for i, loc in enumerate(req.locales)]
+    if req.fixed_labels:
         per_ep: dict[int, list[tuple[str, str]]] = {}
-        for item in args.fixed_labels:
+        for item in req.fixed_labels:
             parts = item.split("/")
             if len(parts) != 3 or not all(parts):
                 raise InvalidInput("--fixed-labels", f"{item!r} is not <endpoint hex>/<label>/<value>")
@@ -96,9 +98,9 @@ def list_entries(args) -> list[tuple[str, str, object]]:
             out.append((f"fl-sz/{ep:x}", "u32", len(items)))
             for i, (label, value) in enumerate(items):
                 out += [(f"fl-k/{ep:x}/{i:x}", "string", label), (f"fl-v/{ep:x}/{i:x}", "string", value)]
-    if args.supported_modes:
+    if req.supported_modes:
         per_ep2: dict[int, list] = {}
-        for item in args.supported_modes:
+        for item in req.supported_modes:
             parts = item.split("/", 3)
             if len(parts) < 3:
                 raise InvalidInput("--supported-modes", f"{item!r} is not <mode>/<label>/<endpoint>[/<tags>]")
@@ -118,14 +120,14 @@ def list_entries(args) -> list[tuple[str, str, object]]:
     return out
 
 
-def _user_csv(args) -> tuple[list[tuple[str, str, str]], list[dict]]:
+def _user_csv(req: Esp32Request) -> tuple[list[tuple[str, str, str]], list[dict]]:
     """(schema: (namespace, key, encoding), one values dict per device) from --csv/--mcsv."""
-    if bool(args.csv) != bool(args.mcsv):
+    if bool(req.csv) != bool(req.mcsv):
         raise InvalidInput("--csv/--mcsv", "give both or neither")
-    if not args.csv:
+    if not req.csv:
         return [], []
     schema, ns = [], esp32.NAMESPACE
-    for line_no, row in enumerate(csv.reader(read_bytes(args.csv, "--csv").decode().splitlines()), start=1):
+    for line_no, row in enumerate(csv.reader(read_bytes(req.csv, "--csv").decode().splitlines()), start=1):
         if not row or not row[0].strip():
             continue
         name, typ = row[0].strip(), (row[1].strip() if len(row) > 1 else "")
@@ -133,41 +135,40 @@ def _user_csv(args) -> tuple[list[tuple[str, str, str]], list[dict]]:
             ns = name
             continue
         if typ not in ("data", "file") or len(row) < 3:
-            raise InvalidInput(f"{args.csv}:{line_no}", "rows are key,type,encoding (type data or file) or name,namespace,")
+            raise InvalidInput(f"{req.csv}:{line_no}", "rows are key,type,encoding (type data or file) or name,namespace,")
         enc = row[2].strip()
         if enc not in ("string", "binary", "hex2bin", "base64", "u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64"):
-            raise InvalidInput(f"{args.csv}:{line_no}", f"unknown encoding {enc!r}")
+            raise InvalidInput(f"{req.csv}:{line_no}", f"unknown encoding {enc!r}")
         if len(name) > 15:
-            raise InvalidInput(f"{args.csv}:{line_no}", f"key {name!r} is longer than 15 characters")
+            raise InvalidInput(f"{req.csv}:{line_no}", f"key {name!r} is longer than 15 characters")
         schema.append((ns, name, enc if typ == "data" else "binary:file"))
-    values = list(csv.DictReader(io.StringIO(read_bytes(args.mcsv, "--mcsv").decode())))
+    values = list(csv.DictReader(io.StringIO(read_bytes(req.mcsv, "--mcsv").decode())))
     for i, row in enumerate(values, start=2):
         for ns_, key, _ in schema:
             if key not in row:
-                raise InvalidInput(f"{args.mcsv}:{i}", f"no value for {key!r}")
+                raise InvalidInput(f"{req.mcsv}:{i}", f"no value for {key!r}")
     return schema, values
 
 
 STATE = ".matter-factory-data-esp32.json"
 JOURNAL = ".matter-factory-data-esp32.rows"
+LOCK = ".matter-factory-data-esp32.lock"
 DEVICE_STAGING = ".staging"
 DS_TARGETS = ("esp32h2", "esp32p4", "esp32c5", "esp32c61", "esp32s31")
 
 
-def run(args, report) -> dict:
+def run(req: Esp32Request, report) -> dict:
     """Produce the devices (or finish an interrupted run of the same command); returns the summary path, the
     number of devices of the run and how many this invocation made."""
     import hashlib
     import json
 
-    from . import batch
-
-    ctx, identity = _plan(args, report)
+    ctx, identity = _plan(req, report)
     out_root = ctx["out_root"]
     state_path = os.path.join(out_root, STATE)
     journal_path = os.path.join(out_root, JOURNAL)
     fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-    state = batch.read_state(state_path)
+    state = read_state(state_path)
     if state is not None and state.get("fingerprint") != fingerprint:
         raise OperationFailed(f"{out_root} holds an unfinished run with other options: run that command again to "
                               f"finish it, or delete {state_path} to abandon it")
@@ -179,10 +180,10 @@ def run(args, report) -> dict:
     else:
         report.info(f"finishing the interrupted run in {out_root}")
     key = bytes.fromhex(state["key"])
-    keyed = batch.Keyed(key)
+    keyed = Keyed(key)
     count = ctx["count"]
     ctx["key"] = key
-    ctx["valid_from"] = parse_valid_from(args.valid_from) if args.valid_from else \
+    ctx["valid_from"] = parse_valid_from(req.valid_from) if req.valid_from else \
         datetime.datetime.fromisoformat(state["started_utc"])
     # the CA that signs the DACs: a PAI generated once per run (--paa) is kept in the state until the run ends;
     # it starts when the DACs do (one instant, not two readings of the clock a second apart)
@@ -195,21 +196,29 @@ def run(args, report) -> dict:
         _check_signing_window(ctx)
     # the first device, made in memory: a bad option fails here, before anything is written
     _probe(ctx)
-    from .fileio import make_directories, remove_directories, write_atomic
+    from ..fileio import make_directories, remove_directories
 
     made = make_directories(out_root)
     try:
-        return _run_checked(args, report, ctx, state, fresh, keyed, count, out_root, state_path, journal_path)
+        lock = RunLock(out_root, LOCK, "esp32 run")
+    except OperationFailed:
+        remove_directories(made)
+        raise
+    try:
+        return _run_checked(req, report, ctx, state, fresh, keyed, count, out_root, state_path, journal_path)
     except InvalidInput:
-        if fresh and not (os.path.exists(journal_path) and batch.complete_lines(journal_path)):
+        if fresh and not (os.path.exists(journal_path) and complete_lines(journal_path)):
             # a fresh run refused before it finished a device: leave the output directory as it was
             for path in (state_path, journal_path):
                 if os.path.exists(path):
                     os.remove(path)
             for d in (os.path.join(out_root, DEVICE_STAGING), os.path.join(out_root, "staging")):
                 shutil.rmtree(d, ignore_errors=True)
+            lock.release()
             remove_directories(made)
         raise
+    finally:
+        lock.release()
 
 
 def _probe(ctx: dict) -> None:
@@ -227,11 +236,10 @@ def _probe(ctx: dict) -> None:
             _worker_close()
 
 
-def _run_checked(args, report, ctx, state, fresh, keyed, count, out_root, state_path, journal_path) -> dict:
+def _run_checked(req: Esp32Request, report, ctx, state, fresh, keyed, count, out_root, state_path, journal_path) -> dict:
     import json
 
-    from . import batch
-    from .fileio import write_atomic
+    from ..fileio import write_atomic
 
     if fresh and os.path.exists(journal_path):
         os.remove(journal_path)
@@ -246,7 +254,7 @@ def _run_checked(args, report, ctx, state, fresh, keyed, count, out_root, state_
     if not os.path.exists(journal_path):
         fd = os.open(journal_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
-    done = batch.complete_lines(journal_path)
+    done = complete_lines(journal_path)
     device_staging = os.path.join(out_root, DEVICE_STAGING)
     if os.path.isdir(device_staging):
         shutil.rmtree(device_staging)
@@ -258,138 +266,112 @@ def _run_checked(args, report, ctx, state, fresh, keyed, count, out_root, state_
             if name in present:
                 shutil.rmtree(os.path.join(out_root, name))
 
-    jobs = max(1, min(getattr(args, "jobs", None) or os.cpu_count() or 1, count - done))  # no idle workers
-    progress = batch.Progress(count, done, args.log_level == "error", label="esp32")
-    pending: list[str] = []
-    journal = open(journal_path, "a", encoding="utf-8")
-
-    def flush() -> None:
-        if pending:
-            batch.sync_filesystem(out_root)  # device files are durable before the journal names them
-            journal.write("".join(pending))
-            journal.flush()
-            os.fsync(journal.fileno())
-            pending.clear()
-
-    def consume(lines: list[str]) -> None:
-        pending.extend(lines)
-        progress.update(len(lines))
-        if len(pending) >= batch.SYNC_GROUP:
-            flush()
-
-    def chunks():
-        for lo, hi in batch.chunk_bounds(done, count, jobs):
-            yield list(range(lo, hi))
-
-    try:
-        batch.run_ordered(_worker_init, ctx, _run_chunk, chunks(), jobs, consume, close=_worker_close)
-        flush()
-    finally:
-        journal.close()
-        progress.close()
-    summary = _write_reports(args, ctx, journal_path, state)
+    jobs = job_count(req.jobs, count - done)
+    produce(_worker_init, ctx, _run_chunk, done=done, count=count, jobs=jobs, record_path=journal_path,
+            sync_root=out_root, progress=Progress(count, done, req.log_level == "error", label="esp32"))
+    summary = _write_reports(req, ctx, journal_path, state)
     shutil.rmtree(device_staging, ignore_errors=True)
     os.remove(state_path)  # the run is complete: its key is no longer needed
     os.remove(journal_path)
-    batch.sync_filesystem(out_root)
+    sync_filesystem(out_root)
     return {"summary": summary, "devices": count, "new": count - done}
 
 
-def _plan(args, report) -> tuple[dict, dict]:
+def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
     """Every check of the command line and its inputs, before anything is written; returns the context the
     workers need and what identifies this run (for resuming it)."""
     import hashlib
 
-    vid, pid = args.vendor_id, args.product_id
-    for option, value in (("--vendor-id", vid), ("--product-id", pid), ("--hw-ver", args.hw_ver)):
+    vid, pid = req.vendor_id, req.product_id
+    for option, value in (("--vendor-id", vid), ("--product-id", pid), ("--hw-ver", req.hw_ver)):
         if value is not None and not 0 <= value <= 0xFFFF:
             raise InvalidInput(option, f"{value} does not fit 16 bits (0..65535)")
-    for option, value, low, high in (("-n", args.count, 1, 10_000_000), ("-s", args.size, 0x3000, 1 << 32),
-                                     ("--jobs", args.jobs, 1, 1024), ("-cf", args.commissioning_flow, 0, 2),
-                                     ("-dm", args.discovery_mode, 0, 255), ("-lt", args.lifetime, 1, 3_000_000)):
+    for option, value, low, high in (("-n", req.count, 1, 10_000_000), ("-s", req.size, 0x3000, 1 << 32),
+                                     ("--jobs", req.jobs, 1, 1024), ("-cf", req.commissioning_flow, 0, 2),
+                                     ("-dm", req.discovery_mode, 0, 255), ("-lt", req.lifetime, 1, 3_000_000)):
         if value is not None and not low <= value <= high:
             raise InvalidInput(option, f"{value} is outside {low}..{high}")
-    schema, mrows = _user_csv(args)
-    count = len(mrows) if mrows else args.count
-    single = [o for o, v in (("--passcode", args.passcode), ("--discriminator", args.discriminator),
-                             ("--dac-key", args.dac_key), ("--serial-num", args.serial_num),
-                             ("--rd-id-uid", args.rd_id_uid), ("--salt", args.salt), ("--verifier", args.verifier))
+    schema, mrows = _user_csv(req)
+    count = len(mrows) if mrows else req.count
+    single = [o for o, v in (("--passcode", req.passcode), ("--discriminator", req.discriminator),
+                             ("--dac-key", req.dac_key), ("--serial-num", req.serial_num),
+                             ("--rd-id-uid", req.rd_id_uid), ("--salt", req.salt), ("--verifier", req.verifier))
               if v is not None]
     if single and count != 1:
         raise InvalidInput(single[0], f"fixes a per-device value: use -n 1 (got {count})")
     if count < 1:
         raise InvalidInput("-n", "must be at least 1")
-    if args.size % 4096:
-        raise InvalidInput("--size", f"0x{args.size:x} is not a multiple of 4096")
-    secure = not args.no_secure_cert_bin and (args.dac_in_secure_cert or args.commissionable_data_in_secure_cert
-                                              or args.rd_id_uid_in_secure_cert)
-    if not args.no_secure_cert_bin and (args.commissionable_data_in_secure_cert or args.rd_id_uid_in_secure_cert) \
-            and not (args.dac_in_secure_cert and args.commissionable_data_in_secure_cert
-                     and args.rd_id_uid_in_secure_cert):
+    if req.size % 4096:
+        raise InvalidInput("--size", f"0x{req.size:x} is not a multiple of 4096")
+    secure = not req.no_secure_cert_bin and (req.dac_in_secure_cert or req.commissionable_data_in_secure_cert
+                                              or req.rd_id_uid_in_secure_cert)
+    if not req.no_secure_cert_bin and (req.commissionable_data_in_secure_cert or req.rd_id_uid_in_secure_cert) \
+            and not (req.dac_in_secure_cert and req.commissionable_data_in_secure_cert
+                     and req.rd_id_uid_in_secure_cert):
         raise InvalidInput("--commissionable-data-in-secure-cert/--rd-id-uid-in-secure-cert",
                            "need all three: --dac-in-secure-cert --commissionable-data-in-secure-cert "
                            "--rd-id-uid-in-secure-cert")
-    if secure and not (args.paa or args.pai):
+    if secure and not (req.paa or req.pai):
         raise InvalidInput("--dac-in-secure-cert", "needs attestation data: --pai or --paa with -c/-k")
-    if secure and args.commissionable_data_in_secure_cert and args.enable_dynamic_passcode:
+    if secure and req.commissionable_data_in_secure_cert and req.enable_dynamic_passcode:
         raise InvalidInput("--commissionable-data-in-secure-cert", "needs a verifier (not --enable-dynamic-passcode)")
     efuse_key_id = None
-    if args.ds_peripheral:
+    if req.ds_peripheral:
         if not secure:
             raise InvalidInput("-ds", "the DS peripheral key lives in esp_secure_cert: add --dac-in-secure-cert")
-        if not 0 <= args.efuse_key_id <= 5:
+        if not 0 <= req.efuse_key_id <= 5:
             raise InvalidInput("--efuse-key-id", "give the eFuse key block for the DS peripheral, 0..5")
-        if args.target not in DS_TARGETS:
-            raise InvalidInput("--target", f"{args.target!r} has no ECDSA DS peripheral (use one of "
+        if req.target not in DS_TARGETS:
+            raise InvalidInput("--target", f"{req.target!r} has no ECDSA DS peripheral (use one of "
                                            f"{', '.join(DS_TARGETS)})")
-        if args.port:
+        if req.port:
             raise OperationFailed("--port: this tool does not burn eFuses; leave out --port and burn the DAC key "
                                   "with espefuse.py burn_key BLOCK_KEY<id> internal/DAC_key.pem ECDSA_KEY")
-        efuse_key_id = args.efuse_key_id
-    spake2p.check_iterations(args.iteration_count, "--iteration-count")
-    if args.passcode is not None:
-        spake2p.check_passcode(args.passcode, "--passcode")
-    if args.discriminator is not None and not 0 <= args.discriminator <= 0xFFF:
-        raise InvalidInput("--discriminator", f"{args.discriminator} is out of range (allowed 0..4095)")
-    if (args.salt is None) != (args.verifier is None) or (args.salt is not None and args.passcode is None):
-        if args.salt is not None or args.verifier is not None:
+        efuse_key_id = req.efuse_key_id
+    spake2p.check_iterations(req.iteration_count, "--iteration-count")
+    if req.passcode is not None:
+        spake2p.check_passcode(req.passcode, "--passcode")
+    if req.discriminator is not None and not 0 <= req.discriminator <= 0xFFF:
+        raise InvalidInput("--discriminator", f"{req.discriminator} is out of range (allowed 0..4095)")
+    if (req.salt is None) != (req.verifier is None) or (req.salt is not None and req.passcode is None):
+        if req.salt is not None or req.verifier is not None:
             raise InvalidInput("--salt/--verifier", "give --salt, --verifier and --passcode together")
-    if args.salt is not None and args.enable_dynamic_passcode:
+    if req.salt is not None and req.enable_dynamic_passcode:
         raise InvalidInput("--salt/--verifier", "cannot be used with --enable-dynamic-passcode (no verifier is stored)")
-    if args.salt is not None:
-        spake2p.check_salt(args.salt, "--salt")
-        if spake2p.generate_verifier(args.passcode, args.salt, args.iteration_count) != args.verifier:
+    if req.salt is not None:
+        spake2p.check_salt(req.salt, "--salt")
+        if spake2p.generate_verifier(req.passcode, req.salt, req.iteration_count) != req.verifier:
             raise InvalidInput("--verifier", "does not match --passcode, --salt and --iteration-count")
-    if args.commissioning_flow not in (0, 1, 2):
+    if req.commissioning_flow not in (0, 1, 2):
         raise InvalidInput("--commissioning-flow", "must be 0, 1 or 2")
-    if not 0 < args.discovery_mode <= 0x3E or args.discovery_mode & ~0x3E:
-        raise InvalidInput("--discovery-mode", f"{args.discovery_mode} is not a valid discovery bitmask (bits 1-5)")
-    if args.serial_num is not None and not 1 <= len(args.serial_num) <= 32:
+    if not 0 < req.discovery_mode <= 0x3E or req.discovery_mode & ~0x3E:
+        raise InvalidInput("--discovery-mode", f"{req.discovery_mode} is not a valid discovery bitmask (bits 1-5)")
+    if req.serial_num is not None and not 1 <= len(req.serial_num) <= 32:
         raise InvalidInput("--serial-num", "must be 1..32 characters")
     rd_uid_fixed = None
-    if args.rd_id_uid is not None:
+    if req.rd_id_uid is not None:
         try:
-            rd_uid_fixed = bytes.fromhex(args.rd_id_uid)
+            rd_uid_fixed = bytes.fromhex(req.rd_id_uid)
         except ValueError:
             raise InvalidInput("--rd-id-uid", "is not a hex string") from None
         if len(rd_uid_fixed) != 16:
             raise InvalidInput("--rd-id-uid", "must be 32 hex digits (16 bytes)")
-    if args.mfg_date is not None:
-        d = args.mfg_date
+    if req.mfg_date is not None:
+        d = req.mfg_date
         if not (len(d) in (8, 10, 16, 18) and d[:4].isdigit()):
             raise InvalidInput("--mfg-date", f"{d!r} is not YYYY-MM-DD or YYYYMMDD (plus up to 8 vendor characters)")
         day = d[:10] if len(d) in (10, 18) else f"{d[:4]}-{d[4:6]}-{d[6:8]}"
-        from .model import check_date
+        from ..model import check_date
 
         check_date(day, "--mfg-date")
-    extra_nvs = list_entries(args)
-    for name, value, limit in (("--vendor-name", args.vendor_name, 32), ("--product-name", args.product_name, 32),
-                               ("--hw-ver-str", args.hw_ver_str, 64), ("--part-number", args.part_number, 32),
-                               ("--product-label", args.product_label, 64), ("--product-url", args.product_url, 256)):
+    extra_nvs = list_entries(req)
+    for name, value, limit in (("--vendor-name", req.vendor_name, 32), ("--product-name", req.product_name, 32),
+                               ("--hw-ver-str", req.hw_ver_str, 64), ("--part-number", req.part_number, 32),
+                               ("--product-label", req.product_label, 64), ("--product-url", req.product_url, 256)):
         if value is not None and not 1 <= len(value.encode()) <= limit:
             raise InvalidInput(name, f"must be 1..{limit} bytes")
-    if args.valid_from:
-        parse_valid_from(args.valid_from)
+    if req.valid_from:
+        parse_valid_from(req.valid_from)
     # user --csv values: decoded here so a bad row stops the run before anything is written
     decoded_rows = []
     for i, row in enumerate(mrows, start=2):
@@ -408,26 +390,26 @@ def _plan(args, report) -> tuple[dict, dict]:
                 else:
                     values[(ns, key)] = (raw, enc)
             except (ValueError, base64.binascii.Error):
-                raise InvalidInput(f"{args.mcsv}:{i}: {key}", f"{raw!r} is not valid {enc}") from None
+                raise InvalidInput(f"{req.mcsv}:{i}: {key}", f"{raw!r} is not valid {enc}") from None
         decoded_rows.append(values)
 
     # attestation
-    mode = "paa" if args.paa else "pai" if args.pai else None
+    mode = "paa" if req.paa else "pai" if req.pai else None
     ca_scalar = pai_der = ca_der = None
-    password = args.pwd.encode() if args.pwd else None
+    password = req.pwd.encode() if req.pwd else None
     fixed_dac = None
     if mode is not None:
-        from . import keys
+        from .. import keys
 
-        supplied_dac = bool(args.dac_cert or args.dac_key)
-        if not args.cert or (not args.key and not supplied_dac):
+        supplied_dac = bool(req.dac_cert or req.dac_key)
+        if not req.cert or (not req.key and not supplied_dac):
             raise InvalidInput("-c/-k", "--paa/--pai need the CA certificate (-c) and key (-k)")
-        ca_der = keys.load_certificate_der(args.cert, "-c")
+        ca_der = keys.load_certificate_der(req.cert, "-c")
         ca = attestation.load_cert(ca_der, "-c")
-        if args.key:  # read as a scalar: no key objects, no cryptography serialization stack at start-up
-            ca_scalar = keys.load_dac_scalar(args.key, "-k", password)
+        if req.key:  # read as a scalar: no key objects, no cryptography serialization stack at start-up
+            ca_scalar = keys.load_dac_scalar(req.key, "-k", password)
             if not attestation.key_matches(ca, ca_scalar):
-                raise InvalidInput("-k", f"'{args.key}' does not match the certificate '{args.cert}'")
+                raise InvalidInput("-k", f"'{req.key}' does not match the certificate '{req.cert}'")
         if mode == "pai":
             pai_der = ca_der
             pai = attestation.load_cert(pai_der, "PAI")
@@ -442,38 +424,38 @@ def _plan(args, report) -> tuple[dict, dict]:
             errors, _ = attestation.profile_findings(paa, "paa")
             if errors:
                 raise InvalidInput("-c", errors[0])
-        if args.dac_cert or args.dac_key:
-            if not (args.dac_cert and args.dac_key) or mode != "pai":
+        if req.dac_cert or req.dac_key:
+            if not (req.dac_cert and req.dac_key) or mode != "pai":
                 raise InvalidInput("--dac-cert/--dac-key", "give both, with --pai -c <PAI>")
-            dac_der = keys.load_certificate_der(args.dac_cert, "--dac-cert")
-            scalar = keys.load_dac_scalar(args.dac_key, "--dac-key", password)
+            dac_der = keys.load_certificate_der(req.dac_cert, "--dac-cert")
+            scalar = keys.load_dac_scalar(req.dac_key, "--dac-key", password)
             result = attestation.check_chain(attestation.load_cert(dac_der, "--dac-cert"), pai, None, scalar, vid, pid)
             result.raise_or_warn(report.warn, False)
             fixed_dac = (dac_der, scalar)
-    elif args.dac_cert or args.dac_key:
+    elif req.dac_cert or req.dac_key:
         raise InvalidInput("--dac-cert/--dac-key", "need --pai -c <PAI>")
-    cd_der = read_bytes(args.cert_dclrn, "--cert-dclrn") if args.cert_dclrn else None
+    cd_der = read_bytes(req.cert_dclrn, "--cert-dclrn") if req.cert_dclrn else None
     if cd_der is not None:  # a Certification Declaration, and one for this product
-        from . import cd
+        from .. import cd
 
         content = cd.parse(cd_der, "--cert-dclrn").content
         if content.vendor_id != vid or pid not in content.product_ids:
             raise InvalidInput("--cert-dclrn", f"the CD is for vendor 0x{content.vendor_id:04X}, products "
                                                f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}, not "
                                                f"0x{vid:04X}/0x{pid:04X}")
-    nvs_key = _nvs_key(args) if args.encrypt and args.nvs_key else None
+    nvs_key = _nvs_key(req) if req.encrypt and req.nvs_key else None
 
-    out_root = os.path.join(args.outdir, f"{vid:x}_{pid:x}")
+    out_root = os.path.join(req.outdir, f"{vid:x}_{pid:x}")
     ctx = dict(out_root_abs=os.path.abspath(out_root),
-        args=args, count=count, schema=schema, mrows=decoded_rows, extra_nvs=extra_nvs, rd_uid_fixed=rd_uid_fixed,
+        req=req, count=count, schema=schema, mrows=decoded_rows, extra_nvs=extra_nvs, rd_uid_fixed=rd_uid_fixed,
         mode=mode, ca_scalar=ca_scalar, ca_der=ca_der, pai_der=pai_der, fixed_dac=fixed_dac, cd_der=cd_der,
         nvs_key=nvs_key, out_root=out_root, secure=secure, efuse_key_id=efuse_key_id,
-        secure_commissionable=secure and args.commissionable_data_in_secure_cert,
+        secure_commissionable=secure and req.commissionable_data_in_secure_cert,
     )
     # what makes a run the same run: the options (not where it writes or how loudly) and the input files
-    identity = {k: v for k, v in vars(args).items() if k not in ("outdir", "log_level", "jobs", "pwd")}
+    identity = {k: v for k, v in vars(req).items() if k not in ("outdir", "log_level", "jobs", "pwd")}
     for option in ("cert", "key", "dac_cert", "dac_key", "cert_dclrn", "csv", "mcsv", "nvs_key"):
-        path = getattr(args, option, None)
+        path = getattr(req, option, None)
         if path:
             identity[f"{option}_sha256"] = hashlib.sha256(read_bytes(path, option)).hexdigest()
     identity["count"] = count
@@ -481,8 +463,6 @@ def _plan(args, report) -> tuple[dict, dict]:
 
 
 def _pai_scalar(keyed) -> int:
-    from .batch import P256_ORDER
-
     return int.from_bytes(keyed.derive("pai_key", 0, 40), "big") % (P256_ORDER - 1) + 1
 
 
@@ -491,13 +471,13 @@ def _generate_pai(ctx: dict, keyed) -> bytes:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    args = ctx["args"]
+    req = ctx["req"]
     paa_key = ec.derive_private_key(ctx["ca_scalar"], ec.SECP256R1())
     pai_key = ec.derive_private_key(_pai_scalar(keyed), ec.SECP256R1())
     valid_from = ctx["valid_from"]
-    cert = attestation.issue_certificate("pai", f"{args.cn_prefix} PAI 00", pai_key.public_key(), paa_key,
-                                         x509.load_der_x509_certificate(ctx["ca_der"]), vid=args.vendor_id,
-                                         pid=args.product_id, valid_from=valid_from, lifetime_days=args.lifetime + 1)
+    cert = attestation.issue_certificate("pai", f"{req.cn_prefix} PAI 00", pai_key.public_key(), paa_key,
+                                         x509.load_der_x509_certificate(ctx["ca_der"]), vid=req.vendor_id,
+                                         pid=req.product_id, valid_from=valid_from, lifetime_days=req.lifetime + 1)
     return attestation.der(cert)
 
 
@@ -505,7 +485,7 @@ def _check_signing_window(ctx: dict) -> None:
     if ctx["fixed_dac"] is not None:
         return
     pai = attestation.load_cert(ctx["pai_der"], "PAI")
-    _, not_after = attestation.validity(ctx["valid_from"], ctx["args"].lifetime + 1)
+    _, not_after = attestation.validity(ctx["valid_from"], ctx["req"].lifetime + 1)
     if ctx["valid_from"] < pai.not_before or not_after > pai.not_after:
         raise InvalidInput("-lt/-vf", f"the DACs would be valid until {not_after:%Y-%m-%d}, beyond the PAI "
                                       f"({pai.not_after:%Y-%m-%d}); lower --lifetime")
@@ -514,7 +494,7 @@ def _check_signing_window(ctx: dict) -> None:
 def device_uuid(keyed, index: int, ctx: dict) -> str:
     """The device's folder name: a random-looking version 4 UUID derived from the run's key."""
     if ctx["fixed_dac"] is not None:
-        from .der import Certificate
+        from ..der import Certificate
 
         cn = Certificate(ctx["fixed_dac"][0]).subject.get("2.5.4.3")
         if cn:
@@ -533,30 +513,28 @@ _W: dict = {}
 def _worker_init(ctx: dict) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from . import batch
-
     _worker_close()
     _W.update(ctx)
-    _W["keyed"] = batch.Keyed(ctx["key"])
+    _W["keyed"] = Keyed(ctx["key"])
     if ctx["mode"] is not None and ctx["fixed_dac"] is None:
-        args = ctx["args"]
+        req = ctx["req"]
         key = ec.derive_private_key(ctx["ca_scalar"], ec.SECP256R1())
-        not_before, not_after = attestation.validity(ctx["valid_from"], args.lifetime + 1)
-        _W["template"] = attestation.DacTemplate(ctx["pai_der"], key, args.vendor_id, args.product_id, "-",
+        not_before, not_after = attestation.validity(ctx["valid_from"], req.lifetime + 1)
+        _W["template"] = attestation.DacTemplate(ctx["pai_der"], key, req.vendor_id, req.product_id, "-",
                                                  not_before, not_after)
-    _W["staging_fd"] = os.open(os.path.join(ctx["out_root"], DEVICE_STAGING), os.O_RDONLY | os.O_DIRECTORY)
     import json
 
-    from .formats import esp_secure_cert
-    from .qrimage import qr_png
+    from ..formats import esp_secure_cert
+    from ..qrimage import qr_png
 
-    _W["helpers"] = (json.dumps, batch.write_new, qr_png, esp_secure_cert.partition)
+    _W["helpers"] = (json.dumps, write_new, qr_png, esp_secure_cert.partition)
 
 
 def _worker_close() -> None:
-    if "staging_fd" in _W:
-        os.close(_W["staging_fd"])
     _W.clear()
+
+
+_worker_init.close = _worker_close  # what the engine calls when a run in this process ends
 
 
 def _run_chunk(indices: list[int]) -> list[str]:
@@ -565,37 +543,35 @@ def _run_chunk(indices: list[int]) -> list[str]:
 
 def _values_for(index: int) -> dict:
     """The device's random values, derived from the run's key (so a resumed run makes the same device)."""
-    from .batch import PASSCODE_DOMAIN, P256_ORDER, passcode_from_rank
-
-    w, args, keyed = _W, _W["args"], _W["keyed"]
+    w, req, keyed = _W, _W["req"], _W["keyed"]
     count = w["count"]
-    if args.passcode is not None:
-        passcode = args.passcode
+    if req.passcode is not None:
+        passcode = req.passcode
     else:
         passcode = passcode_from_rank(keyed.permute("passcode", index, PASSCODE_DOMAIN))
-    if args.discriminator is not None:
-        disc = args.discriminator
+    if req.discriminator is not None:
+        disc = req.discriminator
     else:  # unique while the run has at most 4096 devices, then as evenly spread as possible
         disc = keyed.permute("discriminator", index % 4096 if count > 4096 else index, 4096)
     need_dac = w["mode"] is not None and w["fixed_dac"] is None
     return dict(
         passcode=passcode, discriminator=disc,
-        salt=args.salt if args.salt is not None else keyed.derive("salt", index, 32),
-        serial=args.serial_num if args.serial_num is not None else keyed.derive("serial", index, 16).hex(),
-        rd_uid=w["rd_uid_fixed"] or (keyed.derive("rd_uid", index, 16) if args.enable_rotating_device_id
+        salt=req.salt if req.salt is not None else keyed.derive("salt", index, 32),
+        serial=req.serial_num if req.serial_num is not None else keyed.derive("serial", index, 16).hex(),
+        rd_uid=w["rd_uid_fixed"] or (keyed.derive("rd_uid", index, 16) if req.enable_rotating_device_id
                                      or w["secure_commissionable"] else None),
         dac_scalar=int.from_bytes(keyed.derive("dac_key", index, 40), "big") % (P256_ORDER - 1) + 1 if need_dac else None,
         dac_serial=(int.from_bytes(keyed.derive("dac_serial", index, 8), "big") & (2**63 - 1)) or 1 if need_dac else None,
-        nvs_key=(w["nvs_key"] or keyed.derive("nvs_key", index, 64)) if args.encrypt else None,
+        nvs_key=(w["nvs_key"] or keyed.derive("nvs_key", index, 64)) if req.encrypt else None,
         random=(keyed.derive("secure_cert_random1", index, 32), keyed.derive("secure_cert_random2", index, 32))
         if w["secure_commissionable"] else None,
     )
 
 
 def _make_device(index: int) -> str:
-    w, args = _W, _W["args"]
+    w, req = _W, _W["req"]
     to_json, write_new, qr_png, secure_cert_partition = w["helpers"]
-    vid, pid = args.vendor_id, args.product_id
+    vid, pid = req.vendor_id, req.product_id
     out_root = w["out_root"]
     dev_uuid = device_uuid(w["keyed"], index, w)
     final_dir = os.path.join(out_root, dev_uuid)
@@ -603,19 +579,19 @@ def _make_device(index: int) -> str:
     staging = os.path.join(w["out_root_abs"], "staging")
     r = _values_for(index)
     passcode, disc, salt = r["passcode"], r["discriminator"], r["salt"]
-    verifier = None if args.enable_dynamic_passcode else spake2p.generate_verifier(passcode, salt,
-                                                                                   args.iteration_count)
+    verifier = None if req.enable_dynamic_passcode else spake2p.generate_verifier(passcode, salt,
+                                                                                   req.iteration_count)
     secure, in_secure = w["secure"], w["secure_commissionable"]
-    rd_uid = r["rd_uid"] if args.enable_rotating_device_id or in_secure else None
+    rd_uid = r["rd_uid"] if req.enable_rotating_device_id or in_secure else None
     values = dict(discriminator=None if in_secure else disc,
-                  iteration_count=None if in_secure else args.iteration_count, salt=None if in_secure else salt,
-                  vendor_id=vid, vendor_name=args.vendor_name, product_id=pid, product_name=args.product_name,
-                  hw_ver=args.hw_ver, hw_ver_str=args.hw_ver_str, date=args.mfg_date,
+                  iteration_count=None if in_secure else req.iteration_count, salt=None if in_secure else salt,
+                  vendor_id=vid, vendor_name=req.vendor_name, product_id=pid, product_name=req.product_name,
+                  hw_ver=req.hw_ver, hw_ver_str=req.hw_ver_str, date=req.mfg_date,
                   rd_uid=None if in_secure else rd_uid,
-                  product_finish=FINISHES.index(args.product_finish) if args.product_finish else None,
-                  product_color=COLORS.index(args.product_color) if args.product_color else None,
-                  part_number=args.part_number, serial=r["serial"], verifier=None if in_secure else verifier,
-                  cd=w["cd_der"], product_label=args.product_label, product_url=args.product_url)
+                  product_finish=FINISHES.index(req.product_finish) if req.product_finish else None,
+                  product_color=COLORS.index(req.product_color) if req.product_color else None,
+                  part_number=req.part_number, serial=r["serial"], verifier=None if in_secure else verifier,
+                  cd=w["cd_der"], product_label=req.product_label, product_url=req.product_url)
     files: dict = {}
     cn_row = None
     secure_bin = None
@@ -642,7 +618,7 @@ def _make_device(index: int) -> str:
             commissionable = None
             if in_secure:
                 commissionable = dict(discriminator=disc, verifier=verifier, salt=salt,
-                                      iteration_count=args.iteration_count, rd_uid=rd_uid,
+                                      iteration_count=req.iteration_count, rd_uid=rd_uid,
                                       random1=r["random"][0], random2=r["random"][1])
             secure_bin = secure_cert_partition(dac_der, w["pai_der"], key_der, efuse_key_id=w["efuse_key_id"],
                                                    commissionable=commissionable)
@@ -667,56 +643,49 @@ def _make_device(index: int) -> str:
     if w["extra_nvs"]:
         pos = next((i for i, e in enumerate(entries) if e[0] in ("product-label", "product-url")), len(entries))
         entries[pos:pos] = w["extra_nvs"]
-    if args.mqtt_host:
-        namespaces.insert(1, ("rmaker_creds", [("mqtt_host", "string", args.mqtt_host)]))
+    if req.mqtt_host:
+        namespaces.insert(1, ("rmaker_creds", [("mqtt_host", "string", req.mqtt_host)]))
 
-    paths = _file_paths(internal, staging, args.cert_dclrn)
-    stage_fd = w["staging_fd"]
-    os.mkdir(dev_uuid, 0o755, dir_fd=stage_fd)
-    d = os.open(dev_uuid, os.O_RDONLY | os.O_DIRECTORY, dir_fd=stage_fd)
-    try:
-        os.mkdir("internal", 0o755, dir_fd=d)
-        di = os.open("internal", os.O_RDONLY | os.O_DIRECTORY, dir_fd=d)
-        try:
-            if not args.no_bin:
-                if args.encrypt:
-                    nvs_key = r["nvs_key"]
-                    image = _encrypted_partition(namespaces, args.size, nvs_key)
-                    keys_part = nvs_key + struct.pack("<I", zlib.crc32(nvs_key, 0xFFFFFFFF) & 0xFFFFFFFF)
-                    keys_part += b"\xff" * (4096 - len(keys_part))
-                    write_new(d, f"{dev_uuid}-keys-partition.bin", keys_part, True)
-                else:
-                    image = esp32.partition(namespaces, args.size)
-                write_new(d, f"{dev_uuid}-partition.bin", image, True)
-            if secure_bin is not None:
-                write_new(d, f"{dev_uuid}_esp_secure_cert.bin", secure_bin, True)
-            for name, (data, secret) in files.items():
-                write_new(di, name, data, secret)
-            write_new(di, "partition.csv", _partition_csv(namespaces, paths), True)
-            qr = manual = ""
-            if not args.enable_dynamic_passcode:
-                payload = onboarding.SetupPayload(vid, pid, disc, passcode, flow=args.commissioning_flow,
-                                                  rendezvous=args.discovery_mode)
-                qr, manual = onboarding.qr_code(payload), onboarding.manual_code(payload)
-                write_new(d, f"{dev_uuid}-onb_codes.csv",
-                          _csv_text([["qrcode", "manualcode", "discriminator", "passcode"],
-                                     [qr, manual_code_text(manual), str(disc), str(passcode)]], False), True)
-                # the mask the penalty rules choose, as the reference's QR library does: the same pixels
-                write_new(d, f"{dev_uuid}-qrcode.png", qr_png(qr, scale=6), True)
-        finally:
-            os.close(di)
-    finally:
-        os.close(d)
-    os.rename(dev_uuid, final_dir, src_dir_fd=stage_fd)
+    paths = _file_paths(internal, staging, req.cert_dclrn)
+    d = os.path.join(out_root, DEVICE_STAGING, dev_uuid)
+    di = os.path.join(d, "internal")
+    os.mkdir(d, 0o755)
+    os.mkdir(di, 0o755)
+    if not req.no_bin:
+        if req.encrypt:
+            nvs_key = r["nvs_key"]
+            image = _encrypted_partition(namespaces, req.size, nvs_key)
+            keys_part = nvs_key + struct.pack("<I", zlib.crc32(nvs_key, 0xFFFFFFFF) & 0xFFFFFFFF)
+            keys_part += b"\xff" * (4096 - len(keys_part))
+            write_new(d, f"{dev_uuid}-keys-partition.bin", keys_part, True)
+        else:
+            image = esp32.partition(namespaces, req.size)
+        write_new(d, f"{dev_uuid}-partition.bin", image, True)
+    if secure_bin is not None:
+        write_new(d, f"{dev_uuid}_esp_secure_cert.bin", secure_bin, True)
+    for name, (data, secret) in files.items():
+        write_new(di, name, data, secret)
+    write_new(di, "partition.csv", _partition_csv(namespaces, paths), True)
+    qr = manual = ""
+    if not req.enable_dynamic_passcode:
+        payload = onboarding.SetupPayload(vid, pid, disc, passcode, flow=req.commissioning_flow,
+                                          rendezvous=req.discovery_mode)
+        qr, manual = onboarding.qr_code(payload), onboarding.manual_code(payload)
+        write_new(d, f"{dev_uuid}-onb_codes.csv",
+                  _csv_text([["qrcode", "manualcode", "discriminator", "passcode"],
+                             [qr, manual_code_text(manual), str(disc), str(passcode)]], False), True)
+        # the mask the penalty rules choose, as the reference's QR library does: the same pixels
+        write_new(d, f"{dev_uuid}-qrcode.png", qr_png(qr, scale=6), True)
+    os.rename(d, final_dir)
 
     flat = [(k, e, v) for _, items in namespaces for k, e, v in items]
     master_row = [_csv_value(k, v, paths) for k, _, v in flat]
-    pin_row = [str(index), str(passcode), str(args.iteration_count), base64.b64encode(salt).decode(),
+    pin_row = [str(index), str(passcode), str(req.iteration_count), base64.b64encode(salt).decode(),
                base64.b64encode(verifier).decode(), str(disc)] if verifier is not None else \
-        [str(index), str(args.iteration_count), base64.b64encode(salt).decode(), str(disc)]
+        [str(index), str(req.iteration_count), base64.b64encode(salt).decode(), str(disc)]
     summary_row = master_row + ([str(passcode), qr, manual_code_text(manual)] if qr else [])
     if in_secure:
-        summary_row += [str(disc), str(args.iteration_count), base64.b64encode(salt).decode(), rd_uid.hex()]
+        summary_row += [str(disc), str(req.iteration_count), base64.b64encode(salt).decode(), rd_uid.hex()]
     line = {"m": master_row, "p": pin_row, "s": summary_row, "c": cn_row}
     if index == 0:
         line["layout"] = _layout(namespaces, w["schema"])
@@ -749,13 +718,13 @@ def _pem(label: str, der: bytes) -> bytes:
 
 
 def _subject_cn(der: bytes) -> str | None:
-    from .der import Certificate
+    from ..der import Certificate
 
     cn = Certificate(der).subject.get("2.5.4.3")
     return cn[0] if cn else None
 
 
-def _write_reports(args, ctx: dict, journal_path: str, state: dict) -> str:
+def _write_reports(req: Esp32Request, ctx: dict, journal_path: str, state: dict) -> str:
     """staging/config.csv, master.csv, pin_disc.csv, the summary and cn_dacs CSVs, in one pass over the
     journal (memory does not grow with the number of devices); each file is synced and renamed into place."""
     import json
@@ -765,11 +734,11 @@ def _write_reports(args, ctx: dict, journal_path: str, state: dict) -> str:
     with open(journal_path, encoding="utf-8") as f:
         layout = json.loads(f.readline())["layout"]
     header = layout["header"]
-    summary_header = header + (["pincode", "qrcode", "manualcode"] if not args.enable_dynamic_passcode else [])
+    summary_header = header + (["pincode", "qrcode", "manualcode"] if not req.enable_dynamic_passcode else [])
     if ctx["secure_commissionable"]:
         summary_header += ["discriminator", "iteration-count", "salt", "rd-id-uid"]
     pin_header = ["Index", "PIN Code", "Iteration Count", "Salt", "Verifier", "Discriminator"] \
-        if not args.enable_dynamic_passcode else ["Index", "Iteration Count", "Salt", "Discriminator"]
+        if not req.enable_dynamic_passcode else ["Index", "Iteration Count", "Salt", "Discriminator"]
     summary = os.path.join(out_root, f"summary-{started.strftime('%Y-%m-%d-%H-%M-%S')}.csv")
     outputs = [  # (path, journal field, first rows, CRLF, secret)
         (os.path.join(staging, "master.csv"), "m", [header], False, True),
@@ -823,11 +792,11 @@ def _write_csv_files(files: list, first: list, more=()) -> None:
         raise
 
 
-def _nvs_key(args) -> bytes:
+def _nvs_key(req: Esp32Request) -> bytes:
     """The 64-byte XTS key pair: --nvs-key (a keys partition or 128 hex digits), else fresh from secrets."""
-    if not args.nvs_key:
+    if not req.nvs_key:
         return secrets.token_bytes(64)
-    data = read_bytes(args.nvs_key, "--nvs-key")
+    data = read_bytes(req.nvs_key, "--nvs-key")
     if len(data) >= 68 and struct.unpack_from("<I", data, 64)[0] == zlib.crc32(data[:64], 0xFFFFFFFF) & 0xFFFFFFFF:
         return data[:64]
     try:
