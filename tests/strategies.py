@@ -6,7 +6,7 @@ import datetime
 
 from hypothesis import strategies as st
 
-from matter_factory_data import spake2p
+from matter_factory_data.crypto import spake2p
 from matter_factory_data.model import FactoryData
 
 

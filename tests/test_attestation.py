@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from matter_factory_data import attestation, der
+from matter_factory_data.crypto import attestation, der
 from matter_factory_data.errors import InvalidInput
 from certkit import START, UTC, chain, make, parsed
 from conftest import CREDS, FIXTURES, assert_clean_error, run_script
@@ -349,7 +349,7 @@ def test_gen_certs_uses_the_sdk_test_paa_and_cd_signer_when_found(tmp_path):
     assert report.errors == [] and report.deviations == []
     assert pai.not_before >= paa.not_before and dac.not_before == pai.not_before
     assert str(dac.not_before.date()) == "2022-07-20" and dac.not_after == attestation.NO_EXPIRY
-    from matter_factory_data import cd
+    from matter_factory_data.crypto import cd
 
     parsed_cd = cd.parse((work / "CD.der").read_bytes())
     cd.verify(parsed_cd, attestation.load_cert(open(os.path.join(CREDS, "test-cd", "Chip-Test-CD-Signing-Cert.pem"), "rb").read(), "s"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import filecmp
 import hashlib
 import json
 import os
@@ -17,10 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matter_factory_data import onboarding, spake2p
+from matter_factory_data.codes import onboarding
+from matter_factory_data.crypto import spake2p
 from matter_factory_data.errors import InvalidInput, OperationFailed
 from matter_factory_data.production import batch, derive, engine
-from matter_factory_data.inspect import inspect_bytes, inspect_file
+from matter_factory_data.inspection import inspect_bytes, inspect_file
 from conftest import CREDS, SCRIPTS, assert_clean_error, run_script
 
 TEST = os.path.join(CREDS, "test-attestation")

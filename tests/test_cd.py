@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from matter_factory_data import attestation, cd
+from matter_factory_data.crypto import attestation, cd
 from matter_factory_data.errors import InvalidInput
 from conftest import CREDS, assert_clean_error, run_script
 

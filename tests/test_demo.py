@@ -2,8 +2,8 @@
 
 import os
 
-from matter_factory_data import attestation, cd
-from matter_factory_data.inspect import inspect_bytes
+from matter_factory_data.crypto import attestation, cd
+from matter_factory_data.inspection import inspect_bytes
 from conftest import run_script
 
 
@@ -36,7 +36,7 @@ def test_demo_makes_a_complete_valid_set(tmp_path):
     cd.verify(parsed, signer)
     assert parsed.content.vendor_id == 0xFFF1 and parsed.content.product_ids == [0x8000]
     # the onboarding text carries the same passcode and discriminator
-    from matter_factory_data import onboarding
+    from matter_factory_data.codes import onboarding
 
     qr = (out / "factory_data.txt").read_text().splitlines()[1].split(" : ")[1]
     p = onboarding.parse_qr(qr)

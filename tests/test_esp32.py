@@ -12,9 +12,9 @@ import subprocess
 
 import pytest
 
-from matter_factory_data import attestation, keys
+from matter_factory_data.crypto import attestation, keys
 from matter_factory_data.formats import esp32
-from matter_factory_data.inspect import inspect_esp32
+from matter_factory_data.inspection import inspect_esp32
 from conftest import CREDS, ROOT, run_script
 
 TEST = os.path.join(CREDS, "test-attestation")
@@ -120,7 +120,7 @@ def test_batch_format_esp32(tmp_path, cd_der):
         cf = esp32.read(data)["chip-factory"]
         assert cf["serial-num"] == row["serial"] and cf["discriminator"] == int(row["discriminator"])
         assert cf["salt"] == row["spake2_salt"]
-        from matter_factory_data import spake2p
+        from matter_factory_data.crypto import spake2p
 
         assert spake2p.verifier_matches(base64.b64decode(cf["verifier"]), int(row["passcode"]),
                                         base64.b64decode(row["spake2_salt"]), 1000)
@@ -354,8 +354,8 @@ def test_secure_cert_matches_esp_matter_mfg_tool(tmp_path, cd_der, flags):
 
 
 def test_secure_cert_batch_values_match_the_summary(tmp_path):
-    from matter_factory_data import spake2p
-    from matter_factory_data.der import ec_private_scalar
+    from matter_factory_data.crypto import spake2p
+    from matter_factory_data.crypto.der import ec_private_scalar
     from matter_factory_data.formats import esp_secure_cert as sc
 
     _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "-n", "3", "--iteration-count", "1000", *SECURE)
@@ -532,7 +532,7 @@ def test_pem_writer_matches_cryptography():
 def test_valid_from_takes_a_date_and_mcsv_discriminator_reaches_the_codes(tmp_path):
     """Two reference defects: -vf 2026-01-01 fails there ("does not match format"), and a discriminator
     overridden through --csv/--mcsv goes into NVS while the QR and manual codes keep the random one."""
-    from matter_factory_data import onboarding
+    from matter_factory_data.codes import onboarding
 
     (tmp_path / "schema.csv").write_text("chip-factory,namespace,\ndiscriminator,data,u32\n")
     (tmp_path / "values.csv").write_text("discriminator\n1234\n777\n")

@@ -1,14 +1,13 @@
 """The device parser's rules as ``inspect`` applies them (spec/nrfconnect.md §6)."""
 
 import json
-import os
 
 import cbor2
 import pytest
 
 from matter_factory_data.errors import InvalidInput
 from matter_factory_data.formats import nrfconnect
-from matter_factory_data.inspect import inspect_bytes
+from matter_factory_data.inspection import inspect_bytes
 from conftest import assert_clean_error, ref_args, run_script
 
 
@@ -65,7 +64,7 @@ def test_zeroed_dac_key_is_tolerated(good):
     ins = inspect_bytes(_cbor(migrated) + b"\x00", "x.bin")
     assert ins.ok, ins.errors
     assert any("migrated to secure storage" in n for n in ins.notes)
-    r_text = __import__("matter_factory_data.inspect", fromlist=["render_text"]).render_text(ins)
+    r_text = __import__("matter_factory_data.inspection", fromlist=["render_text"]).render_text(ins)
     assert "migrated to secure storage" in r_text
 
 

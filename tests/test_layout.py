@@ -5,7 +5,7 @@ import os
 import pytest
 import yaml
 
-from matter_factory_data import layout
+from matter_factory_data.build import layout
 from conftest import FIXTURES, ROOT, assert_clean_error, run_script
 
 PM = os.path.join(FIXTURES, "pm_static")

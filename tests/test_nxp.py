@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from matter_factory_data.errors import InvalidInput
 from matter_factory_data.formats import nxp
-from matter_factory_data.inspect import inspect_nxp
+from matter_factory_data.inspection import inspect_nxp
 from conftest import CREDS, FIXTURES, assert_clean_error, command_line, run_script
 
 DEMO = os.path.join(FIXTURES, "nxp-demo")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from matter_factory_data import onboarding as ob
+from matter_factory_data.codes import onboarding as ob
 from matter_factory_data.errors import InvalidInput
 
 from conftest import assert_clean_error, run_script

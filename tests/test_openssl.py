@@ -87,7 +87,7 @@ def test_openssl_verifies_signed_cds(tmp_path, vid, pids, cert_type, origin):
     content = tmp_path / "content.bin"
     openssl("cms", "-verify", "-inform", "DER", "-in", str(tmp_path / "CD.der"), "-certfile", SIGNER_CERT,
             "-CAfile", SIGNER_CERT, "-purpose", "any", "-binary", "-out", str(content))
-    from matter_factory_data import cd
+    from matter_factory_data.crypto import cd
 
     assert cd.decode_content(content.read_bytes()).product_ids == pids
     # a flipped byte in the content fails OpenSSL too

@@ -13,7 +13,7 @@ import segno
 import zxingcpp
 from PIL import Image
 
-from matter_factory_data import qrimage
+from matter_factory_data.codes import qrimage
 
 # Alphanumeric payloads (what onboarding codes are) reaching every supported version.
 TEXTS = ["Q" * 20, "MT:Y.K9042C00KA0648G00", "MT:-24J0AFN00KA064IJ3P0WISA0DK5N1K8SQ1RYCU1O0", "A" * 80, "B" * 110,

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from matter_factory_data.production.batch import VARYING as BATCH_VARYING
 from matter_factory_data.formats import nrfconnect
-from matter_factory_data.inspect import inspect_bytes
+from matter_factory_data.inspection import inspect_bytes
 from matter_factory_data.model import FactoryData
 from strategies import factory_data
 

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from matter_factory_data import onboarding as ob
-from matter_factory_data import spake2p
+from matter_factory_data.codes import onboarding as ob
+from matter_factory_data.crypto import spake2p
 
 pytestmark = pytest.mark.sdk
 HELPER = os.path.join(os.path.dirname(__file__), "sdk", "chip_parse.py")

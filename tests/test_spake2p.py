@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matter_factory_data import spake2p
+from matter_factory_data.crypto import spake2p
 from matter_factory_data.errors import InvalidInput
 
 SALT = b"SPAKE2P Key Salt"

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matter_factory_data import tlv
+from matter_factory_data.codes import tlv
 from matter_factory_data.errors import InvalidInput
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-from . import spake2p
+from .crypto import spake2p
 from .errors import InvalidInput
 
 FACTORY_DATA_VERSION = 1
@@ -432,5 +432,3 @@ def _text_bytes(value: str, name: str) -> bytes:
     return value.encode("utf-8")
 
 
-def field_names() -> Iterable[str]:
-    return list(FIELD_SPECS)

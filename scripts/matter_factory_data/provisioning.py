@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import attestation
+from .crypto import attestation
 from .errors import InvalidInput
 from .requests import NrfRequest
 
@@ -42,7 +42,7 @@ class Credentials:
 
 
 def load_ca(cert_path: str, key_path: str, what: str, password: str | None = None):
-    from .keys import load_certificate_der, load_p256_key
+    from .crypto.keys import load_certificate_der, load_p256_key
 
     cert_der = load_certificate_der(cert_path, f"--{what}_cert")
     attestation.load_cert(cert_der, f"--{what}_cert")  # readable, with a precise error if not
@@ -123,7 +123,7 @@ def generated_credentials(req: NrfRequest, report, outdir: str) -> Credentials:
         creds.pai_key, creds.paa_cert, creds.paa_key = pai_key, attestation.der(paa_cert), paa_key
         report.info(f"generated PAI and DAC certificates in {outdir}")
     if req.gen_cd:
-        from . import cd as cdmod
+        from .crypto import cd as cdmod
 
         signer_cert, signer_key = resolve_cd_signer(req.cd_signing_cert, req.cd_signing_key, report, outdir, files)
         content = cdmod.CDContent(

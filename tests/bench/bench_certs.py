@@ -13,7 +13,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
-from matter_factory_data import attestation  # noqa: E402
+from matter_factory_data.crypto import attestation  # noqa: E402
 
 
 def main() -> None:

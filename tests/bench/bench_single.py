@@ -89,8 +89,8 @@ def _time(cmd: list[str]) -> float:
 
 def _in_process_floor() -> float:
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    from matter_factory_data import spake2p
-    from matter_factory_data.keys import load_p256_key, raw_private_scalar
+    from matter_factory_data.crypto import spake2p
+    from matter_factory_data.crypto.keys import load_p256_key, raw_private_scalar
 
     spake2p.generate_verifier(20202021, b"SPAKE2P Key Salt", 1000)
     t = time.perf_counter()

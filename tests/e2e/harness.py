@@ -81,7 +81,7 @@ def device_values(image: str, cd_path: str | None = None) -> dict:
 
 def onboarding_passcode(txt_path) -> int | None:
     """The passcode a user would enter: parsed from the QR code line of our onboarding output."""
-    from matter_factory_data import onboarding
+    from matter_factory_data.codes import onboarding
 
     with open(txt_path) as f:
         for line in f:

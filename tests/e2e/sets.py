@@ -6,7 +6,7 @@ import datetime
 import subprocess
 import sys
 
-from matter_factory_data import attestation, cd as cdmod, spake2p
+from matter_factory_data.crypto import attestation, cd as cdmod, spake2p
 
 from . import harness
 

@@ -9,7 +9,7 @@ import os
 import kconfiglib
 import pytest
 
-from matter_factory_data import kconfig
+from matter_factory_data.build import kconfig
 from matter_factory_data.errors import InvalidInput
 from matter_factory_data.requests import NrfRequest
 

@@ -39,7 +39,8 @@ def main(argv: list[str], prog: str) -> int:
 def generate_main(argv: list[str], prog: str) -> int:
     import os
 
-    from .. import attestation, cd, keys, provisioning
+    from ..crypto import attestation, cd, keys
+    from .. import provisioning
     from ..fileio import WriteSet
 
     p = ArgumentParser(prog=prog, description="Generate a signed Certification Declaration.",
@@ -93,7 +94,7 @@ def generate_main(argv: list[str], prog: str) -> int:
 def inspect_main(argv: list[str], prog: str) -> int:
     import json
 
-    from .. import attestation, cd, keys
+    from ..crypto import attestation, cd, keys
     from ..errors import InvalidInput
     from ..fileio import read_bytes
 

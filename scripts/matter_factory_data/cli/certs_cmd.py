@@ -69,7 +69,8 @@ def _validity_args(p: ArgumentParser) -> None:
 def issue_main(kind: str, argv: list[str], prog: str) -> int:
     import datetime
 
-    from .. import attestation, keys, provisioning
+    from ..crypto import attestation, keys
+    from .. import provisioning
     from ..errors import InvalidInput
     from ..fileio import WriteSet
 
@@ -124,7 +125,8 @@ def issue_main(kind: str, argv: list[str], prog: str) -> int:
 
 
 def generate_main(argv: list[str], prog: str) -> int:
-    from .. import attestation, cd, provisioning
+    from ..crypto import attestation, cd
+    from .. import provisioning
     from ..errors import InvalidInput
     from ..fileio import WriteSet
 
@@ -192,7 +194,7 @@ def generate_main(argv: list[str], prog: str) -> int:
 
 
 def verify_main(argv: list[str], prog: str) -> int:
-    from .. import attestation, cd, keys
+    from ..crypto import attestation, cd, keys
     from ..errors import InvalidInput
 
     p = ArgumentParser(prog=prog, epilog=VERIFY_EPILOG,

@@ -6,9 +6,9 @@ import datetime
 import os
 import secrets
 
-from .. import spake2p
+from ..crypto import spake2p
 from ..errors import InvalidInput
-from ..generator import generate
+from ..pipelines.nrfconnect import generate
 from ..requests import NrfRequest
 from .common import ArgumentParser, Reporter
 

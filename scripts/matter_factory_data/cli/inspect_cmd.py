@@ -20,7 +20,7 @@ examples:
 def main(argv: list[str], prog: str) -> int:
     import json
 
-    from ..inspect import inspect_file, render_text, to_json
+    from ..inspection import inspect_file, render_text, to_json
 
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("file", help="factory data image: .json, .cbor, .bin or .hex")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .. import kconfig
-from ..generator import generate
+from ..build import kconfig
+from ..pipelines.nrfconnect import generate
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES
 from ..requests import NrfRequest
 from .common import ArgumentParser, Reporter, any_int, base64_bytes, hex_text, request_from

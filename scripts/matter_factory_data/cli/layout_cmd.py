@@ -30,7 +30,7 @@ def main(argv: list[str], prog: str) -> int:
 
 
 def check_main(argv: list[str], prog: str) -> int:
-    from .. import layout
+    from ..build import layout
     from ..errors import InvalidInput
 
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
@@ -44,7 +44,6 @@ def check_main(argv: list[str], prog: str) -> int:
     p.add_argument("--print_partition", metavar="NAME",
                    help="after the checks pass, print only 'ADDRESS SIZE' of this partition (for build scripts)")
     args = p.parse_args(argv)
-    from ..errors import InvalidInput
 
     for option, value in (("--flash_size", args.flash_size), ("--flash_base", args.flash_base),
                           ("--page_size", args.page_size), ("--external_flash_size", args.external_flash_size)):
@@ -54,7 +53,7 @@ def check_main(argv: list[str], prog: str) -> int:
         raise InvalidInput("--page_size", f"{args.page_size} is not a positive power of two")
     flash_size, flash_base, write_protect = args.flash_size, args.flash_base, False
     if args.config:
-        from ..kconfig import read_dotconfig
+        from ..build.kconfig import read_dotconfig
 
         cfg = read_dotconfig(args.config)
         if flash_size is None and cfg.get("CONFIG_FLASH_SIZE"):

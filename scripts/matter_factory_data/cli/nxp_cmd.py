@@ -76,7 +76,7 @@ def build_parser(prog: str) -> ArgumentParser:
 
 
 def main(argv: list[str], prog: str) -> int:
-    from ..nxp_generator import generate
+    from ..pipelines.nxp import generate
 
     args = build_parser(prog).parse_args(argv)
     report = Reporter(prog=prog)

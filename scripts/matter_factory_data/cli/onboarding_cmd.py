@@ -24,7 +24,7 @@ examples:
 def main(argv: list[str], prog: str) -> int:
     import json
 
-    from .. import onboarding
+    from ..codes import onboarding
     from ..errors import InvalidInput
 
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
@@ -64,7 +64,7 @@ def main(argv: list[str], prog: str) -> int:
     manual = onboarding.manual_code(payload)
     if args.png:
         from ..fileio import WriteSet
-        from ..qrimage import qr_png
+        from ..codes.qrimage import qr_png
 
         WriteSet(overwrite=args.overwrite).add(args.png, qr_png(qr), secret=True).commit()
     print(onboarding.onboarding_text(manual, qr))

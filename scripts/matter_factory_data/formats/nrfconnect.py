@@ -296,21 +296,6 @@ def _intel_hex_segments(image: bytes, offset: int) -> bytes:
     return "".join(lines).encode("ascii")
 
 
-def read_intel_hex(data: bytes, what: str) -> tuple[int, bytes, dict]:
-    """(lowest address, contiguous bytes from it, the segment map) of an Intel HEX file."""
-    from intelhex import IntelHex, IntelHexError
-
-    ih = IntelHex()
-    try:
-        ih.loadhex(io.StringIO(data.decode("ascii")))
-    except (IntelHexError, UnicodeDecodeError, ValueError) as e:
-        raise InvalidInput(what, f"not a valid Intel HEX file: {e}") from None
-    segments = ih.segments()
-    if not segments:
-        raise InvalidInput(what, "the Intel HEX file holds no data")
-    return segments[0][0], ih, segments
-
-
 # ---------------------------------------------------------------- device-rule parser
 
 

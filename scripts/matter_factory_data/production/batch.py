@@ -27,7 +27,7 @@ import string
 import sys
 import time
 
-from .. import spake2p
+from ..crypto import spake2p
 from ..errors import InvalidInput, OperationFailed
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, check_date
 from ..provisioning import parse_valid_from
@@ -190,7 +190,7 @@ def _check_dirname(serial: str, what: str) -> None:
 def load_dac_pair(cert_path: str, key_path: str, pai, where: str) -> tuple[bytes, bytes, int, bytes]:
     """(DAC DER, raw 32-byte key, certificate serial, public point) of a pre-provisioned pair, checked against
     the PAI (the serial and point come from that one parse, so the workers need not parse it again)."""
-    from .. import attestation, keys
+    from ..crypto import attestation, keys
 
     try:
         der = keys.load_certificate_der(cert_path, "dac_cert")
@@ -242,7 +242,7 @@ _W: dict = {}
 def _worker_init(ctx: dict) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from .. import attestation
+    from ..crypto import attestation
 
     _worker_close()
     _W.update(ctx)
@@ -250,7 +250,7 @@ def _worker_init(ctx: dict) -> None:
     _W["keyed"] = Keyed(ctx["key"])
     _W["template"] = attestation.DacTemplate(ctx["pai_der"], _W["pai_key"], ctx["vid"], ctx["pid"], ctx["cn"],
                                              ctx["not_before"], ctx["not_after"])
-    from .. import onboarding
+    from ..codes import onboarding
     from ..formats import nrfconnect
     from ..model import FactoryData
     _W["modules"] = (onboarding, nrfconnect, FactoryData)
@@ -258,7 +258,7 @@ def _worker_init(ctx: dict) -> None:
     _W["validated"] = False
     _W["key_der"] = attestation.key_der_from_scalar
     if ctx["png"]:
-        from ..qrimage import BATCH_MASK, qr_png
+        from ..codes.qrimage import BATCH_MASK, qr_png
 
         _W["qr_png"], _W["qr_mask"] = qr_png, BATCH_MASK
 
@@ -305,7 +305,7 @@ def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
 def probe_devices(ctx: dict, chunk: list[tuple[int, dict]]) -> None:
     """Make ``chunk``'s devices in memory (every value, check, certificate and encoding, no file): a batch
     runs this on its first and last device before it writes anything, so a bad option fails cleanly."""
-    from .. import attestation
+    from ..crypto import attestation
 
     _worker_init(ctx)
     try:
@@ -527,7 +527,7 @@ def spec_of(req: BatchRequest) -> Spec:
 def run(req: BatchRequest, report) -> dict:
     """Produce (or finish) a batch; returns a summary."""
     spec = spec_of(req)
-    from .. import attestation, keys
+    from ..crypto import attestation, keys
     from ..fileio import read_bytes
 
     if spec.format == "nxp" and not req.cd:
@@ -568,7 +568,7 @@ def run(req: BatchRequest, report) -> dict:
         raise InvalidInput("--product_id", f"0x{spec.product_id:04X} differs from the PAI product ID 0x{pai_pid:04X}")
     cd_der = None
     if req.cd:
-        from .. import cd
+        from ..crypto import cd
 
         cd_der = read_bytes(req.cd, "--cd")
         content = cd.parse(cd_der, "--cd").content
@@ -664,7 +664,7 @@ def dac_validity(spec: Spec, pai):
     for --lifetime days or until the PAI ends; outside the PAI's validity is an error, not a silent change."""
     import datetime
 
-    from .. import attestation
+    from ..crypto import attestation
 
     if spec.valid_from is None:
         not_before = attestation.date_start(spec.date)

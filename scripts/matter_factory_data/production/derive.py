@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from .. import spake2p
+from ..crypto import spake2p
 
 P256_ORDER = spake2p.P256_ORDER
 _INVALID_SORTED = sorted(p for p in spake2p.INVALID_PASSCODES if 1 <= p <= spake2p.MAX_PASSCODE)

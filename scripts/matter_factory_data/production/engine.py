@@ -117,14 +117,21 @@ def _stdlib_pool(init, ctx, work, tasks, jobs: int, consume) -> None:
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
                                                   initargs=(init, ctx))
+    pending: collections.deque = collections.deque()
+    refused = False
     try:
-        pending: collections.deque = collections.deque()
         for chunk in tasks:
-            pending.append(pool.submit(_call, work, chunk))
+            try:
+                pending.append(pool.submit(_call, work, chunk))
+            except BrokenProcessPool:  # a worker died: hand over what was done before it, then stop
+                refused = True
+                break
             while len(pending) >= 4 * jobs:
                 consume(_result(pending.popleft(), BrokenProcessPool))
         while pending:
             consume(_result(pending.popleft(), BrokenProcessPool))
+        if refused:
+            raise OperationFailed(WORKER_DIED)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -22,7 +22,8 @@ import struct
 import uuid
 import zlib
 
-from .. import attestation, onboarding, spake2p
+from ..crypto import attestation, spake2p
+from ..codes import onboarding
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import read_bytes
 from ..formats import esp32
@@ -399,7 +400,7 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
     password = req.pwd.encode() if req.pwd else None
     fixed_dac = None
     if mode is not None:
-        from .. import keys
+        from ..crypto import keys
 
         supplied_dac = bool(req.dac_cert or req.dac_key)
         if not req.cert or (not req.key and not supplied_dac):
@@ -436,7 +437,7 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
         raise InvalidInput("--dac-cert/--dac-key", "need --pai -c <PAI>")
     cd_der = read_bytes(req.cert_dclrn, "--cert-dclrn") if req.cert_dclrn else None
     if cd_der is not None:  # a Certification Declaration, and one for this product
-        from .. import cd
+        from ..crypto import cd
 
         content = cd.parse(cd_der, "--cert-dclrn").content
         if content.vendor_id != vid or pid not in content.product_ids:
@@ -494,7 +495,7 @@ def _check_signing_window(ctx: dict) -> None:
 def device_uuid(keyed, index: int, ctx: dict) -> str:
     """The device's folder name: a random-looking version 4 UUID derived from the run's key."""
     if ctx["fixed_dac"] is not None:
-        from ..der import Certificate
+        from ..crypto.der import Certificate
 
         cn = Certificate(ctx["fixed_dac"][0]).subject.get("2.5.4.3")
         if cn:
@@ -525,7 +526,7 @@ def _worker_init(ctx: dict) -> None:
     import json
 
     from ..formats import esp_secure_cert
-    from ..qrimage import qr_png
+    from ..codes.qrimage import qr_png
 
     _W["helpers"] = (json.dumps, write_new, qr_png, esp_secure_cert.partition)
 
@@ -718,7 +719,7 @@ def _pem(label: str, der: bytes) -> bytes:
 
 
 def _subject_cn(der: bytes) -> str | None:
-    from ..der import Certificate
+    from ..crypto.der import Certificate
 
     cn = Certificate(der).subject.get("2.5.4.3")
     return cn[0] if cn else None

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 ANONYMOUS = 0x00
 CONTEXT = 0x20
@@ -259,10 +259,3 @@ def decode(data: bytes, what: str = "TLV", allow_trailing: bool = False) -> tupl
     return item
 
 
-def iter_elements(data: bytes, what: str = "TLV") -> Iterator[tuple[Any, Any]]:
-    reader = _Reader(bytes(data), what)
-    while reader.pos < len(reader.data):
-        item = reader.element()
-        if item is None:
-            raise TLVError(f"unexpected end-of-container at offset {reader.pos - 1}", what)
-        yield item

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import hmac
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 from .spake2p import p256_point as public_point  # the uncompressed P-256 point of a private scalar
 
 OID_VENDOR_ID = "1.3.6.1.4.1.37244.2.1"
@@ -218,16 +218,6 @@ def skid_of(cert) -> bytes | None:
     x509 = _x509()
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except x509.ExtensionNotFound:
-        return None
-
-
-def akid_of(cert) -> bytes | None:
-    if hasattr(cert, "akid"):
-        return cert.akid
-    x509 = _x509()
-    try:
-        return cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
     except x509.ExtensionNotFound:
         return None
 
@@ -555,12 +545,6 @@ def check_factory_credentials(fd, dac_key, report, strict: bool = False, paa_pat
     result.raise_or_warn(report.warn, strict)
 
 
-def sha256_hex(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
-
-
 def der(cert) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -594,7 +578,6 @@ def date_start(date_text: str) -> datetime.datetime:
     """The manufacturing date at 00:00:00 UTC."""
     d = datetime.date.fromisoformat(date_text)
     return datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.timezone.utc)
-
 
 
 # ---------------------------------------------------------------- fast DAC issuing (batches)

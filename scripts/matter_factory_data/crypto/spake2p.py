@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 OID_PRIME256V1 = "1.2.840.10045.3.1.7"

@@ -103,12 +103,12 @@ def inspect_bytes(data: bytes, path: str = "<bytes>", offset: int | None = None,
 
 
 def _check_credentials(fd: FactoryData, ins: Inspection) -> None:
-    from . import attestation
+    from .crypto import attestation
 
     migrated = fd.dac_key is not None and not any(fd.dac_key)
     dac_key = None
     if fd.dac_key and not migrated:
-        from .spake2p import P256_ORDER
+        from .crypto.spake2p import P256_ORDER
 
         dac_key = int.from_bytes(fd.dac_key, "big")
         if not 0 < dac_key < P256_ORDER:
@@ -206,7 +206,7 @@ def to_json(ins: Inspection, show_secrets: bool = False) -> dict:
 def inspect_nxp(data: bytes, path: str, key: bytes | None = None) -> Inspection:
     """Decode an NXP image (plain, AES-ECB with ``key``, or HWParameters-wrapped) and check every entry
     against the device readers' rules."""
-    from . import attestation, spake2p
+    from .crypto import attestation, spake2p
     from .formats import nxp
 
     ins = Inspection(path=path, kind="bin", fmt="nxp")
@@ -271,7 +271,7 @@ def inspect_nxp(data: bytes, path: str, key: bytes | None = None) -> Inspection:
             ins.errors += result.errors
             ins.warnings += result.deviations + result.notes
         if "cert_declaration" in v:
-            from . import cd
+            from .crypto import cd
 
             content = cd.parse(v["cert_declaration"], "cert_declaration").content
             if "vendor_id" in v and (content.vendor_id != v["vendor_id"] or v.get("product_id") not in content.product_ids):
@@ -298,7 +298,7 @@ def inspect_esp32(data: bytes, path: str, keys_partition: bytes | None = None) -
     the ``chip-factory`` keys the way the ESP32 factory data provider reads them."""
     import base64
 
-    from . import attestation
+    from .crypto import attestation
     from .formats import esp32
 
     ins = Inspection(path=path, kind="bin", fmt="esp32")
@@ -349,8 +349,8 @@ def inspect_esp32(data: bytes, path: str, keys_partition: bytes | None = None) -
 def inspect_esp_secure_cert(data: bytes, path: str) -> Inspection:
     """Read an esp_secure_cert partition: list its TLV records, check the DAC against the PAI and the DAC key,
     and the commissionable data's form when present."""
-    from . import attestation
-    from .der import ec_private_scalar
+    from .crypto import attestation
+    from .crypto.der import ec_private_scalar
     from .formats import esp_secure_cert as sc
 
     ins = Inspection(path=path, kind="bin", fmt="esp_secure_cert")
@@ -388,7 +388,7 @@ def inspect_esp_secure_cert(data: bytes, path: str) -> Inspection:
 def _check_esp32_commissionable(values: dict, err) -> None:
     """The commissionable data and rotating device ID unique ID as the ESP32 providers read them (NVS or
     esp_secure_cert names; salt and verifier as raw bytes). Form errors raise, range errors are reported."""
-    from . import spake2p
+    from .crypto import spake2p
 
     if "salt" in values:
         spake2p.check_salt(values["salt"], "salt")

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 
-from . import spake2p
-from .errors import InvalidInput
-from .fileio import WriteSet
-from .requests import NrfRequest
-from .model import (
+from ..crypto import spake2p
+from ..errors import InvalidInput
+from ..fileio import WriteSet
+from ..requests import NrfRequest
+from ..model import (
     LEGACY_PRODUCT_COLORS,
     PRODUCT_COLORS,
     PRODUCT_FINISHES,
@@ -58,7 +58,7 @@ def color_value(name: str, legacy: bool, warn) -> int:
 
 
 def load_schema_text(path: str) -> bytes:
-    from .fileio import read_bytes
+    from ..fileio import read_bytes
 
     return read_bytes(path, "--schema")
 
@@ -85,7 +85,7 @@ def validate_with_schema(doc: dict, schema_text: bytes, schema_path: str, report
     try:
         import jsonschema
     except ImportError:
-        from .errors import OperationFailed
+        from ..errors import OperationFailed
 
         raise OperationFailed("--schema needs the 'jsonschema' package (pip install jsonschema)") from None
     try:
@@ -168,7 +168,7 @@ def build_model(req: NrfRequest, report, dac_key_raw: bytes, dac_cert: bytes, pa
 
 
 def parse_user_json(text: str) -> dict:
-    from .documents import loads
+    from ..documents import loads
 
     return loads(text, "--user", top="must be a JSON object such as '{\"name\": \"value\", \"count\": 1}'")
 
@@ -184,8 +184,8 @@ def plan_outputs(prefix: str, req: NrfRequest) -> list[str]:
 
 def generate(req: NrfRequest, report) -> WriteSet:
     """Run the generator; returns the committed write set."""
-    from . import keys
-    from .formats import nrfconnect
+    from ..crypto import keys
+    from ..formats import nrfconnect
 
     prefix = output_prefix(req.output)
     if (req.offset is None) != (req.size is None):
@@ -211,7 +211,7 @@ def generate(req: NrfRequest, report) -> WriteSet:
     if req.chip_cert_path:
         report.debug("--chip_cert_path is accepted for compatibility; certificates are made in-process")
     if req.gen_certs or req.gen_cd:
-        from . import provisioning
+        from .. import provisioning
 
         creds = provisioning.generated_credentials(req, report, output_dir(prefix))
         for path, data, secret in creds.files:
@@ -234,7 +234,7 @@ def generate(req: NrfRequest, report) -> WriteSet:
     dac_key_raw = dac_key_obj.to_bytes(32, "big")
 
     fd = build_model(req, report, dac_key_raw, dac_cert, pai_cert)
-    from . import attestation
+    from ..crypto import attestation
 
     attestation.check_factory_credentials(
         fd, dac_key_obj, report, strict=req.strict,
@@ -260,13 +260,13 @@ def generate(req: NrfRequest, report) -> WriteSet:
         writes.add(prefix + ".bin", image, secret=True)
 
     if req.generate_onboarding:
-        from . import onboarding
+        from ..codes import onboarding
 
         payload = onboarding.SetupPayload(fd.vendor_id, fd.product_id, fd.discriminator, req.passcode)
         qr = onboarding.qr_code(payload)
         manual = onboarding.manual_code(payload)
         writes.add(prefix + ".txt", onboarding.onboarding_text(manual, qr).encode("ascii"), secret=True)
-        from .qrimage import qr_png
+        from ..codes.qrimage import qr_png
 
         writes.add(prefix + ".png", qr_png(qr), secret=True)
 

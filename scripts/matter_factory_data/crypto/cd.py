@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import tlv
-from .errors import InvalidInput
+from ..codes import tlv
+from ..errors import InvalidInput
 
 OID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
 OID_DATA = bytes.fromhex("2a864886f70d010701")

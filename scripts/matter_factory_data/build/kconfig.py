@@ -11,10 +11,10 @@ import base64
 import os
 import re
 
-from .errors import InvalidInput, OperationFailed
-from .fileio import read_bytes
-from .model import PRODUCT_COLORS, PRODUCT_FINISHES
-from .provisioning import find_matter_sdk
+from ..errors import InvalidInput, OperationFailed
+from ..fileio import read_bytes
+from ..model import PRODUCT_COLORS, PRODUCT_FINISHES
+from ..provisioning import find_matter_sdk
 
 _LINE = re.compile(r"^(CONFIG_[^=\s]+)=(.*)$")
 _NOT_SET = re.compile(r"^# (CONFIG_[^ ]+) is not set$")
@@ -24,7 +24,7 @@ CONFLICTS = ("CONFIG_CHIP_FACTORY_DATA_BUILD", "SB_CONFIG_MATTER_FACTORY_DATA_GE
 def repo_kconfig() -> str:
     """``kconfig/Kconfig`` of this repository (next to ``scripts/``)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.join(os.path.dirname(os.path.dirname(here)), "kconfig", "Kconfig")
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(here))), "kconfig", "Kconfig")
 
 
 def parse_dotconfig(text: str) -> dict[str, str]:

@@ -498,12 +498,6 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def png_from_matrix(modules: list[list[bool]], scale: int = 10, border: int = 4) -> bytes:
-    """A 1-bit grayscale PNG: dark modules black, ``border`` light modules around, ``scale`` pixels each."""
-    size = len(modules)
-    return png_from_rows([sum(1 << x for x, m in enumerate(row) if m) for row in modules], size, scale, border)
-
-
 _EXPAND: dict = {}
 
 

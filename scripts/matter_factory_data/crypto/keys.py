@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import re
 
-from .errors import InvalidInput, OperationFailed
-from .fileio import read_bytes
+from ..errors import InvalidInput, OperationFailed
+from ..fileio import read_bytes
 
 _PEM_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
 

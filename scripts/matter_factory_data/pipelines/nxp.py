@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import os
 
-from . import attestation, keys, spake2p
-from .errors import InvalidInput
-from .fileio import WriteSet, read_bytes
-from .formats import nxp
-from .requests import NxpRequest
-from .model import check_date
+from ..crypto import attestation, keys, spake2p
+from ..errors import InvalidInput
+from ..fileio import WriteSet, read_bytes
+from ..formats import nxp
+from ..requests import NxpRequest
+from ..model import check_date
 
 
 def _text(value: str | None, option: str, limit: int) -> str | None:
@@ -70,7 +70,7 @@ def build_entries(req: NxpRequest, report) -> dict:
         entries[15] = req.date
     if req.unique_id is not None:
         if req.unique_id_hex:
-            from .model import parse_hex
+            from ..model import parse_hex
 
             uid = parse_hex(req.unique_id, "--unique_id")
             if not 16 <= len(uid) <= 32:
@@ -91,7 +91,7 @@ def build_entries(req: NxpRequest, report) -> dict:
 
     # credentials
     cd_der = read_bytes(req.cert_declaration, "--cert_declaration")
-    from . import cd as cdmod
+    from ..crypto import cd as cdmod
 
     content = cdmod.parse(cd_der, "--cert_declaration").content
     entries[11] = cd_der
@@ -188,7 +188,7 @@ def generate(req: NxpRequest, report) -> bytes:
     if req.hex:
         if address is None:
             raise InvalidInput("--hex", "needs --address or --platform")
-        from .formats.nrfconnect import to_intel_hex
+        from ..formats.nrfconnect import to_intel_hex
 
         ws.add(req.hex, to_intel_hex(image, address), secret=True)
     ws.commit()

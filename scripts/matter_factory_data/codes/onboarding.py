@@ -6,8 +6,8 @@ rendezvous 8, discriminator 12, passcode 27, padding 4; optional TLV bytes follo
 
 from __future__ import annotations
 
-from .errors import InvalidInput
-from .spake2p import INVALID_PASSCODES, MAX_PASSCODE
+from ..errors import InvalidInput
+from ..crypto.spake2p import INVALID_PASSCODES, MAX_PASSCODE
 
 QR_PREFIX = "MT:"
 BASE38_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-."
