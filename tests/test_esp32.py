@@ -322,7 +322,7 @@ def test_secure_cert_matches_esp_matter_mfg_tool(tmp_path, cd_der, flags):
     assert [r for r in our_records if r[1] < 128] == [r for r in ref_records if r[1] < 128]
     assert [(t, s, len(d)) for t, s, _, d in our_records] == [(t, s, len(d)) for t, s, _, d in ref_records]
     # and with the reference's random values the whole file is
-    values = sc.decode(ref_records)
+    values = sc.named_values(ref_records)
     dac = open(os.path.join(TEST, "Chip-Test-DAC-FFF1-8000-0000-Cert.der"), "rb").read()
     pai = open(os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Cert.der"), "rb").read()
     key = open(os.path.join(TEST, "Chip-Test-DAC-FFF1-8000-0000-Key.der"), "rb").read()
@@ -374,7 +374,7 @@ def test_secure_cert_batch_values_match_the_summary(tmp_path):
         u = os.path.basename(dev)
         codes = next(csv.DictReader(open(os.path.join(dev, f"{u}-onb_codes.csv"), newline="")))
         row = by_qr[codes["qrcode"]]
-        v = sc.decode(sc.read(_secure_bin(dev)))
+        v = sc.named_values(sc.read(_secure_bin(dev)))
         assert v["discriminator"] == int(row[-4]) == int(codes["discriminator"])
         assert v["iteration-count"] == 1000 == int(row[-3])
         assert base64.b64encode(v["salt"]).decode() == row[-2] and v["rd-id-uid"].hex() == row[-1]
@@ -508,7 +508,7 @@ def test_inspect_reads_secure_cert_files(tmp_path):
     assert "result: OK" in r.stdout and "201/1 (97 bytes)" in r.stdout
     # a DAC key that is not the DAC's is caught
     data = open(path, "rb").read()
-    records = sc.decode(sc.read(data))
+    records = sc.named_values(sc.read(data))
     other = attestation.key_der_from_scalar(12345)
     (tmp_path / "bad.bin").write_bytes(sc.partition(records["dac-cert"], records["pai-cert"], other))
     r = run_script("inspect", str(tmp_path / "bad.bin"))

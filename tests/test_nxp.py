@@ -71,7 +71,7 @@ def doc_args(cd, out, **over):
 
 
 def entries_of(path):
-    return dict(nxp.decode(open(path, "rb").read()).entries)
+    return dict(nxp.read(open(path, "rb").read()).entries)
 
 
 def test_entry_vectors_from_the_nxp_guide(tmp_path, cd_der):
@@ -99,14 +99,14 @@ def test_encrypted_and_hw_params_outputs_decode(tmp_path, cd_der):
     assert run_script("nxp", *doc_args(cd_der, enc, aes128_key=KEY.hex())).code == 0
     plain = str(tmp_path / "plain.bin")
     assert run_script("nxp", *doc_args(cd_der, plain)).code == 0
-    d = nxp.decode(open(enc, "rb").read(), KEY)
+    d = nxp.read(open(enc, "rb").read(), KEY)
     assert d.wrapper == "ecb" and dict(d.entries) == entries_of(plain)
     r = run_script("inspect", enc, "--aes128_key", KEY.hex())
     assert r.code == 0 and "ecb image" in r.stdout and "result: OK" in r.stdout
     k256 = bytes(range(32))
     enc256 = str(tmp_path / "enc256.bin")
     assert run_script("nxp", *doc_args(cd_der, enc256, aes256_key=k256.hex())).code == 0
-    assert dict(nxp.decode(open(enc256, "rb").read(), k256).entries) == entries_of(plain)
+    assert dict(nxp.read(open(enc256, "rb").read(), k256).entries) == entries_of(plain)
     hw = str(tmp_path / "hw.bin")
     r = run_script("nxp", *doc_args(cd_der, hw, hw_params=True, platform="k32w1"))
     assert r.code == 0 and "loadfile hw.bin 0xFE080" in r.stdout
@@ -187,7 +187,7 @@ def test_dac_key_password_and_pem_inputs(tmp_path, cd_der):
 def test_unique_id_hex_option_and_pad16(tmp_path, cd_der):
     out = tmp_path / "fd.bin"
     assert run_script("nxp", *doc_args(cd_der, str(out), unique_id_hex=True, pad16=True)).code == 0
-    d = nxp.decode(out.read_bytes())
+    d = nxp.read(out.read_bytes())
     assert dict(d.entries)[18] == bytes.fromhex("00112233445566778899aabbccddeeff")
     assert d.size % 16 == 0 and d.padding == d.size - sum(3 + len(v) for _, v in d.entries)
 
@@ -202,26 +202,26 @@ def test_unique_id_hex_option_and_pad16(tmp_path, cd_der):
 def test_decoder_reports_corruption(damage, fragment):
     image = nxp.plain_image(TOY_PAYLOAD)
     with pytest.raises(InvalidInput, match=fragment):
-        nxp.decode(damage(image))
+        nxp.read(damage(image))
     ins = inspect_nxp(damage(image), "x.bin")
     assert not ins.ok and fragment.split()[0] in ins.errors[0]
 
 
 def test_decoder_wrong_key_and_bad_crc():
     with pytest.raises(InvalidInput, match="wrong AES key"):
-        nxp.decode(ECB_FILE, bytes(16))
+        nxp.read(ECB_FILE, bytes(16))
     with pytest.raises(InvalidInput, match="encrypted"):
-        nxp.decode(ECB_FILE)
+        nxp.read(ECB_FILE)
     wrapped = bytearray(nxp.hw_params_image(nxp.plain_image(TOY_PAYLOAD)))
     wrapped[-1] ^= 1
     with pytest.raises(InvalidInput, match="CRC"):
-        nxp.decode(bytes(wrapped))
+        nxp.read(bytes(wrapped))
     truncated_entry = nxp.plain_image(TOY_PAYLOAD[:-1])
     with pytest.raises(InvalidInput, match="truncated"):
-        nxp.decode(truncated_entry)
+        nxp.read(truncated_entry)
     unknown = nxp.plain_image(bytes.fromhex("630100FF"))
     with pytest.raises(InvalidInput, match="unknown tag 99"):
-        nxp.decode(unknown)
+        nxp.read(unknown)
 
 
 entry_values = st.fixed_dictionaries({
@@ -239,7 +239,7 @@ def test_roundtrip(entries, key, hw):
     image = nxp.encrypted_image(payload, key) if key else nxp.plain_image(payload)
     if hw and not key:
         image = nxp.hw_params_image(image)
-    d = nxp.decode(image, key)
+    d = nxp.read(image, key)
     assert {t: nxp.decode_value(t, r) for t, r in d.entries} == entries
 
 

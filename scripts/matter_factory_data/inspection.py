@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 
+from intelhex import IntelHex
+
+from . import documents, formats
+from .crypto import attestation, cd, spake2p
+from .crypto.der import ec_private_scalar
+from .crypto.spake2p import P256_ORDER
 from .errors import FactoryDataError, InvalidInput
+from .fileio import read_bytes
+from .formats import esp32, esp_secure_cert, nrfconnect, nxp
 from .model import FactoryData
 
 
@@ -40,10 +49,6 @@ def detect_kind(path: str, data: bytes) -> str:
 
 
 def image_from_hex(data: bytes, offset: int | None, what: str) -> tuple[int, bytes]:
-    from intelhex import IntelHex
-
-    import io
-
     ih = IntelHex()
     try:
         ih.loadhex(io.StringIO(data.decode("ascii")))
@@ -67,8 +72,6 @@ def image_from_hex(data: bytes, offset: int | None, what: str) -> tuple[int, byt
 
 def inspect_bytes(data: bytes, path: str = "<bytes>", offset: int | None = None, kind: str | None = None,
                   check_chain: bool = True) -> Inspection:
-    from .formats import nrfconnect
-
     kind = kind or detect_kind(path, data)
     ins = Inspection(path=path, kind=kind, offset=offset)
     warn = ins.warnings.append
@@ -82,8 +85,6 @@ def inspect_bytes(data: bytes, path: str = "<bytes>", offset: int | None = None,
     ins.image_length = len(image)
     try:
         if kind == "json":
-            from . import documents
-
             doc = documents.loads(data, path)
         else:
             part = nrfconnect.parse_partition(image)
@@ -103,13 +104,9 @@ def inspect_bytes(data: bytes, path: str = "<bytes>", offset: int | None = None,
 
 
 def _check_credentials(fd: FactoryData, ins: Inspection) -> None:
-    from .crypto import attestation
-
     migrated = fd.dac_key is not None and not any(fd.dac_key)
     dac_key = None
     if fd.dac_key and not migrated:
-        from .crypto.spake2p import P256_ORDER
-
         dac_key = int.from_bytes(fd.dac_key, "big")
         if not 0 < dac_key < P256_ORDER:
             ins.errors.append("dac_key: not a valid P-256 private scalar")
@@ -127,28 +124,32 @@ def _check_credentials(fd: FactoryData, ins: Inspection) -> None:
 
 def inspect_file(path: str, offset: int | None = None, fmt: str | None = None, aes_key: str | None = None,
                  keys_path: str | None = None) -> Inspection:
-    from .fileio import read_bytes
-    from .formats import esp32, nxp
-
     data = read_bytes(path, "FILE", MAX_INPUT)
-    from .formats import esp_secure_cert
-
-    if fmt == "esp_secure_cert" or (fmt is None and esp_secure_cert.looks_like(data[offset or 0:])):
-        return inspect_esp_secure_cert(data[offset or 0:], path)
-    if fmt == "esp32" or (fmt is None and (keys_path or esp32.looks_like(data[offset or 0:]))):
+    image = data[offset or 0:]
+    if fmt is None and keys_path:
+        fmt = "esp32"
+    if fmt is None:
+        fmt = formats.detect(image)
+    if fmt == "esp_secure_cert":
+        return inspect_esp_secure_cert(image, path)
+    if fmt == "esp32":
         keys_partition = read_bytes(keys_path, "--keys", MAX_INPUT) if keys_path else None
-        return inspect_esp32(data[offset or 0:], path, keys_partition)
-    if fmt == "nxp" or (fmt is None and nxp.looks_like(data[offset or 0:])):
-        key = None
-        if aes_key:
-            try:
-                key = bytes.fromhex(aes_key)
-            except ValueError:
-                raise InvalidInput("--aes128_key", f"{aes_key!r} is not a hex string") from None
-            if len(key) not in (16, 32):
-                raise InvalidInput("--aes128_key", f"must be 16 or 32 bytes, got {len(key)}")
-        return inspect_nxp(data[offset or 0:], path, key)
-    return inspect_bytes(data, path, offset)
+        return inspect_esp32(image, path, keys_partition)
+    if fmt == "nxp":
+        return inspect_nxp(image, path, _aes_key(aes_key))
+    return inspect_bytes(data, path, offset)  # nrfconnect: JSON, CBOR, BIN or a merged HEX
+
+
+def _aes_key(text: str | None) -> bytes | None:
+    if not text:
+        return None
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise InvalidInput("--aes128_key", f"{text!r} is not a hex string") from None
+    if len(key) not in (16, 32):
+        raise InvalidInput("--aes128_key", f"must be 16 or 32 bytes, got {len(key)}")
+    return key
 
 
 SECRET_FIELDS = ("dac_key", "passcode")
@@ -206,13 +207,10 @@ def to_json(ins: Inspection, show_secrets: bool = False) -> dict:
 def inspect_nxp(data: bytes, path: str, key: bytes | None = None) -> Inspection:
     """Decode an NXP image (plain, AES-ECB with ``key``, or HWParameters-wrapped) and check every entry
     against the device readers' rules."""
-    from .crypto import attestation, spake2p
-    from .formats import nxp
-
     ins = Inspection(path=path, kind="bin", fmt="nxp")
     ins.image_length = len(data)
     try:
-        d = nxp.decode(data, key)
+        d = nxp.read(data, key)
     except FactoryDataError as e:
         ins.errors.append(str(e))
         return ins
@@ -236,29 +234,10 @@ def inspect_nxp(data: bytes, path: str, key: bytes | None = None) -> Inspection:
         if required not in values:
             err(f"{required}: missing (tags 1-7 are required by the RT1060 and RW61x readers)")
     v = values
-    try:
-        if "passcode" in v:
-            spake2p.check_passcode(v["passcode"])
-        if "iteration_count" in v:
-            spake2p.check_iterations(v["iteration_count"], "iteration_count")
-        if "salt" in v:
-            spake2p.check_salt(v["salt"], "salt")
-        if "verifier" in v:
-            spake2p.check_verifier_format(v["verifier"], "verifier")
-            if all(k in v for k in ("passcode", "salt", "iteration_count")) and not spake2p.verifier_matches(
-                    v["verifier"], v["passcode"], v["salt"], v["iteration_count"]):
-                err("verifier: does not match passcode, salt and iteration_count")
-    except FactoryDataError as e:
-        err(str(e))
-    if "discriminator" in v and v["discriminator"] > 0xFFF:
-        err(f"discriminator: {v['discriminator']} does not fit 12 bits")
-    if "manufacturing_date" in v:
-        try:
-            from .model import check_date
-
-            check_date(v["manufacturing_date"], "manufacturing_date")
-        except FactoryDataError as e:
-            err(str(e))
+    ins.errors += formats.stored_value_problems(nxp, v, skip=("dac_key",))  # a key may be a secure-element blob
+    if not ins.errors and all(k in v for k in ("verifier", "passcode", "salt", "iteration_count")) and \
+            not spake2p.verifier_matches(v["verifier"], v["passcode"], v["salt"], v["iteration_count"]):
+        err("verifier: does not match passcode, salt and iteration_count")
     try:
         dac = attestation.load_cert(v["dac_cert"], "dac_cert") if "dac_cert" in v else None
         pai = attestation.load_cert(v["pai_cert"], "pai_cert") if "pai_cert" in v else None
@@ -271,8 +250,6 @@ def inspect_nxp(data: bytes, path: str, key: bytes | None = None) -> Inspection:
             ins.errors += result.errors
             ins.warnings += result.deviations + result.notes
         if "cert_declaration" in v:
-            from .crypto import cd
-
             content = cd.parse(v["cert_declaration"], "cert_declaration").content
             if "vendor_id" in v and (content.vendor_id != v["vendor_id"] or v.get("product_id") not in content.product_ids):
                 err("cert_declaration: its vendor/product IDs differ from vendor_id/product_id")
@@ -296,10 +273,6 @@ def inspect_nxp(data: bytes, path: str, key: bytes | None = None) -> Inspection:
 def inspect_esp32(data: bytes, path: str, keys_partition: bytes | None = None) -> Inspection:
     """Read an NVS partition (decrypting with its keys partition), list namespaces and entries, and check
     the ``chip-factory`` keys the way the ESP32 factory data provider reads them."""
-    import base64
-
-    from .crypto import attestation
-    from .formats import esp32
 
     ins = Inspection(path=path, kind="bin", fmt="esp32")
     ins.image_length = len(data)
@@ -318,11 +291,9 @@ def inspect_esp32(data: bytes, path: str, keys_partition: bytes | None = None) -
         return ins
     ins.doc = {k: ("hex:" + v.hex() if isinstance(v, bytes) else v) for k, v in cf.items()}
     try:
-        _check_esp32_commissionable(
-            {**cf, **{k: base64.b64decode(cf[k], validate=True) for k in ("salt", "verifier") if k in cf}}, err)
-        for key in ("vendor-id", "product-id", "hardware-ver"):
-            if key in cf and not 0 <= cf[key] <= 0xFFFF:
-                err(f"{key}: {cf[key]} does not fit 16 bits")
+        err_all = formats.stored_value_problems(esp32, {k: esp32.stored_value(cf, k) for k in cf},
+                                                skip=("dac_key",))  # its length is checked below
+        ins.errors += err_all
         if "dac-cert" in cf and "pai-cert" in cf:
             dac = attestation.load_cert(cf["dac-cert"], "dac-cert")
             pai = attestation.load_cert(cf["pai-cert"], "pai-cert")
@@ -349,16 +320,12 @@ def inspect_esp32(data: bytes, path: str, keys_partition: bytes | None = None) -
 def inspect_esp_secure_cert(data: bytes, path: str) -> Inspection:
     """Read an esp_secure_cert partition: list its TLV records, check the DAC against the PAI and the DAC key,
     and the commissionable data's form when present."""
-    from .crypto import attestation
-    from .crypto.der import ec_private_scalar
-    from .formats import esp_secure_cert as sc
-
     ins = Inspection(path=path, kind="bin", fmt="esp_secure_cert")
     ins.image_length = len(data)
     err = ins.errors.append
     try:
-        records = sc.read(data, path)
-        values = sc.decode(records, path)
+        records = esp_secure_cert.read(data, path)
+        values = esp_secure_cert.named_values(records, path)
     except FactoryDataError as e:
         err(str(e))
         return ins
@@ -379,24 +346,7 @@ def inspect_esp_secure_cert(data: bytes, path: str) -> Inspection:
             result = attestation.check_chain(dac, pai, None, scalar, vid, pid)
             ins.errors += result.errors
             ins.warnings += result.deviations + result.notes
-        _check_esp32_commissionable(values, err)
+        ins.errors += formats.stored_value_problems(esp_secure_cert, values, skip=("dac_key",))
     except (FactoryDataError, ValueError) as e:
         err(str(e))
     return ins
-
-
-def _check_esp32_commissionable(values: dict, err) -> None:
-    """The commissionable data and rotating device ID unique ID as the ESP32 providers read them (NVS or
-    esp_secure_cert names; salt and verifier as raw bytes). Form errors raise, range errors are reported."""
-    from .crypto import spake2p
-
-    if "salt" in values:
-        spake2p.check_salt(values["salt"], "salt")
-    if "iteration-count" in values:
-        spake2p.check_iterations(values["iteration-count"], "iteration-count")
-    if "verifier" in values:
-        spake2p.check_verifier_format(values["verifier"], "verifier")
-    if isinstance(values.get("discriminator"), int) and values["discriminator"] > 0xFFF:
-        err(f"discriminator: {values['discriminator']} does not fit 12 bits")
-    if "rd-id-uid" in values and len(values["rd-id-uid"]) < 16:
-        err(f"rd-id-uid: {len(values['rd-id-uid'])} bytes, at least 16 are needed")

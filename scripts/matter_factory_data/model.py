@@ -10,6 +10,7 @@ Model-only rules (a JSON Schema cannot express them) are listed in ``MODEL_ONLY_
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from typing import Any, Callable
 
@@ -137,6 +138,27 @@ def check_date(value: str, field_name: str = "date") -> None:
         raise InvalidInput(field_name, f"{value!r} is not a real calendar date") from None
 
 
+def check_field(name: str, value: Any, option: str | None = None) -> None:
+    """One field's rule from ``FIELD_SPECS`` (kind, range or length; the passcode's too), for a value that
+    arrives on its own (a command-line option, a CSV cell, a decoded image); errors name ``option``."""
+    try:
+        _check_value(name, FIELD_SPECS[name], value, _no_warn)
+        if name == "passcode":
+            spake2p.check_passcode(value)
+        elif name == "spake2_verifier":
+            spake2p.check_verifier_format(value)
+    except InvalidInput as e:
+        if option is None:
+            raise
+        raise InvalidInput(option, e.rule) from None
+
+
+def field_limit(name: str) -> tuple[int, int]:
+    """(lowest, highest) value of a number field, or (shortest, longest) length of a text or bytes field."""
+    spec = FIELD_SPECS[name]
+    return spec.lo, spec.hi
+
+
 def is_prefix_key(key: str) -> str | None:
     """The known key a proper-prefix key would be read as by the device, or None."""
     for known in DEVICE_KEY_ORDER:
@@ -147,7 +169,6 @@ def is_prefix_key(key: str) -> str | None:
 
 class FactoryData:
     """Every nRF Connect factory data field (None when absent), plus:
-
     ``extra``: unknown top-level keys with their JSON values; ``order``: the key order of the source
     document (None: the generator's order); ``hex_text``: byte fields' hex text as the user typed it
     (the reference keeps its case in the JSON). Equality compares the fields and ``extra`` only.
@@ -289,8 +310,6 @@ class FactoryData:
 
     def to_json(self) -> str:
         """The reference's serialization: json.dumps defaults, one line, no trailing newline."""
-        import json
-
         return json.dumps(self.to_doc())
 
     @classmethod

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
+
 from .crypto import attestation
+from .crypto import cd as cdmod
+from .crypto.keys import load_certificate_der, load_p256_key
 from .errors import InvalidInput
-from .requests import NrfRequest
+from .model import check_date
+from .requests import NrfRequest, NxpCertsRequest
 
 SDK_TEST_PAA = "credentials/test/attestation/Chip-Test-PAA-NoVID"
 SDK_TEST_CD_SIGNER = "credentials/test/certification-declaration/Chip-Test-CD-Signing"
@@ -42,12 +48,8 @@ class Credentials:
 
 
 def load_ca(cert_path: str, key_path: str, what: str, password: str | None = None):
-    from .crypto.keys import load_certificate_der, load_p256_key
-
     cert_der = load_certificate_der(cert_path, f"--{what}_cert")
     attestation.load_cert(cert_der, f"--{what}_cert")  # readable, with a precise error if not
-    from cryptography import x509
-
     cert = x509.load_der_x509_certificate(cert_der)
     key = load_p256_key(key_path, f"--{what}_key", password)
     if not attestation.key_matches(cert, key):
@@ -96,8 +98,6 @@ def generated_credentials(req: NrfRequest, report, outdir: str) -> Credentials:
         raise InvalidInput("--vendor_id/--product_id", "required to generate certificates")
     if not req.date:
         raise InvalidInput("--date", "required")
-    from .model import check_date
-
     check_date(req.date, "--date")
     start = attestation.date_start(req.date)
     files: list = []
@@ -123,8 +123,6 @@ def generated_credentials(req: NrfRequest, report, outdir: str) -> Credentials:
         creds.pai_key, creds.paa_cert, creds.paa_key = pai_key, attestation.der(paa_cert), paa_key
         report.info(f"generated PAI and DAC certificates in {outdir}")
     if req.gen_cd:
-        from .crypto import cd as cdmod
-
         signer_cert, signer_key = resolve_cd_signer(req.cd_signing_cert, req.cd_signing_key, report, outdir, files)
         content = cdmod.CDContent(
             vendor_id=req.vendor_id,
@@ -144,8 +142,6 @@ def generated_credentials(req: NrfRequest, report, outdir: str) -> Credentials:
 
 def resolve_cd_signer(cert_path: str | None, key_path: str | None, report, outdir: str, files: list):
     """The key that signs generated CDs (the fallback rule of ``_resolve_signer``)."""
-    import datetime
-
     return _resolve_signer(
         "cd_signing", cert_path, key_path,
         SDK_TEST_CD_SIGNER, "signing the CD with the Matter SDK's test CD signing key",
@@ -156,8 +152,6 @@ def resolve_cd_signer(cert_path: str | None, key_path: str | None, report, outdi
 
 def parse_valid_from(text: str, what: str = "--valid_from"):
     """``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS`` (also with ``T``), in UTC."""
-    import datetime
-
     t = text.strip().replace("T", " ").rstrip("Z")
     if t.isascii():  # strptime also reads other scripts' digits
         for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
@@ -179,3 +173,68 @@ def cert_and_key_files(prefix: str, cert, key, password: bytes | None = None) ->
         (prefix + "-Key.der", attestation.key_der(key, password), True),
         (prefix + "-Key.pem", attestation.key_pem(key, password), True),
     ]
+
+
+@dataclass
+class TestCredentials:
+    """A fresh PAA -> PAI -> DAC chain and a CD signed by a fresh key: for tests and examples only (no
+    commissioner trusts them)."""
+
+    paa_cert: bytes
+    pai_cert: bytes
+    dac_cert: bytes
+    dac_key: bytes  # the 32-byte private scalar, as factory data stores it
+    cd: bytes
+
+
+def test_credentials(vendor_id: int, product_id: int, name: str = "Matter Test Device") -> TestCredentials:
+    """Test credentials for one product, made in-process (``demo`` and ``--gen_certs`` write theirs to disk)."""
+    paa_key, pai_key, dac_key, cd_key = (attestation.generate_p256_key() for _ in range(4))
+    paa = attestation.issue_certificate("paa", "Matter Test PAA", paa_key.public_key(), paa_key)
+    pai = attestation.issue_certificate("pai", f"{name} PAI"[:64], pai_key.public_key(), paa_key, paa, vid=vendor_id)
+    dac = attestation.issue_certificate("dac", f"{name} DAC"[:64], dac_key.public_key(), pai_key, pai, vid=vendor_id,
+                                        pid=product_id)
+    cd_signer = attestation.issue_certificate("paa", "Matter Test CD Signing Authority", cd_key.public_key(), cd_key)
+    content = cdmod.CDContent(vendor_id=vendor_id, product_ids=[product_id], device_type_id=0,
+                              certificate_id="FFFFFFFFFFFFFFFFFFF", security_level=0, security_information=0,
+                              version_number=0xFFFF, certification_type=0)
+    return TestCredentials(paa_cert=attestation.der(paa), pai_cert=attestation.der(pai), dac_cert=attestation.der(dac),
+                           dac_key=dac_key.private_numbers().private_value.to_bytes(32, "big"),
+                           cd=cdmod.sign(content, cd_signer, cd_key))
+
+
+def nxp_certificate_files(req: NxpCertsRequest, report) -> list:
+    """(path, bytes, secret) of a test certificate set with the names NXP's generate_certs.py uses:
+    Chip-PAA-NXP-* (unless a PAA is given), Chip-PAI-NXP-<VID>-<PID>-*, Chip-DAC-NXP-<VID>-<PID>-*, and
+    Chip-Test-CD-<VID>-<PID>.der with ``gen_cd``."""
+    lifetime = req.lifetime
+    valid_from = parse_valid_from(req.valid_from)
+    cn = f"{req.vendor_name} {req.product_name}"
+    tag = f"{req.vendor_id:X}-{req.product_id:X}"
+    files: list = []
+    if req.paa_cert and req.paa_key:
+        paa_cert, paa_key = load_ca(req.paa_cert, req.paa_key, "paa")
+        attestation.check_issuer(attestation.load_cert(attestation.der(paa_cert), "--paa_cert"), "paa",
+                                 warn=report.warn)
+    else:
+        paa_key = attestation.generate_p256_key()
+        paa_cert = attestation.issue_certificate("paa", cn, paa_key.public_key(), paa_key, valid_from=valid_from,
+                                                 lifetime_days=lifetime)
+        files += cert_and_key_files(os.path.join(req.output, "Chip-PAA-NXP"), paa_cert, paa_key)
+    pai_key = attestation.generate_p256_key()
+    pai = attestation.issue_certificate("pai", cn, pai_key.public_key(), paa_key, paa_cert, vid=req.vendor_id,
+                                        valid_from=max(valid_from, paa_cert.not_valid_before_utc), lifetime_days=lifetime)
+    dac_key = attestation.generate_p256_key()
+    dac = attestation.issue_certificate("dac", cn, dac_key.public_key(), pai_key, pai, vid=req.vendor_id,
+                                        pid=req.product_id, valid_from=max(valid_from, pai.not_valid_before_utc),
+                                        lifetime_days=lifetime)
+    files += cert_and_key_files(os.path.join(req.output, f"Chip-PAI-NXP-{tag}"), pai, pai_key)
+    files += cert_and_key_files(os.path.join(req.output, f"Chip-DAC-NXP-{tag}"), dac, dac_key)
+    if req.gen_cd:
+        signer_cert, signer_key = resolve_cd_signer(
+            req.cd_signing_cert, req.cd_signing_key, report, req.output, files)
+        content = cdmod.CDContent(vendor_id=req.vendor_id, product_ids=[req.product_id], device_type_id=req.device_type,
+                               certificate_id="ZIG20142ZB330003-24", version_number=0x9876,
+                               certification_type=req.cd_type)
+        files.append((os.path.join(req.output, f"Chip-Test-CD-{tag}.der"), cdmod.sign(content, signer_cert, signer_key), False))
+    return files

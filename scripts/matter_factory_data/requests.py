@@ -219,3 +219,25 @@ class BatchRequest:
     force: bool = False  # allow seed with a production vendor ID
     overwrite: bool = False  # replace a different batch in the same directory
     quiet: bool = False  # no progress output
+
+
+@dataclass
+class NxpCertsRequest:
+    """A test PAA (unless given), PAI and DAC, and optionally a CD, with the file names of NXP's
+    generate_certs.py (``matter-factory-data certs generate``)."""
+    output: str  # output directory
+    vendor_id: int  # vendor ID
+    product_id: int  # product ID
+    vendor_name: str  # vendor name (CN = vendor name + " " + product name)
+    product_name: str  # product name
+    chip_cert_path: str | None = None  # accepted for compatibility and ignored
+    gen_cd: bool = False  # also generate Chip-Test-CD-<VID>-<PID>.der
+    cd_type: int = 1  # CD certification type
+    device_type: int = 0  # CD device type
+    paa_cert: str | None = None  # PAA certificate (a PAA is generated unless both paa_cert and paa_key)
+    paa_key: str | None = None  # PAA key
+    cd_signing_cert: str | None = None  # CD signing certificate (default: the fallback rule)
+    cd_signing_key: str | None = None  # CD signing key
+    valid_from: str = "2023-01-01 00:00:00"  # notBefore
+    lifetime: int = 7305  # validity in days
+    overwrite: bool = False  # replace existing files

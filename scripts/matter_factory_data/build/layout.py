@@ -12,8 +12,13 @@ Rules (spec: the Partition Manager's static configuration):
 
 from __future__ import annotations
 
+import yaml
+
+from .. import documents
 from ..errors import InvalidInput
 from ..fileio import read_bytes
+from ..formats import nrfconnect
+from ..inspection import detect_kind, image_from_hex
 
 DEFAULT_PAGE = 0x1000
 FACTORY_DATA = "factory_data"
@@ -46,8 +51,6 @@ class Report:
 
 
 def load(path: str) -> dict:
-    import yaml
-
     text = read_bytes(path, "layout")
     try:
         data = yaml.safe_load(text)
@@ -170,14 +173,9 @@ def check(data: dict, flash_size: int | None = None, flash_base: int = 0, page_s
 
 def factory_data_size(path: str) -> int:
     """Bytes the factory data image needs (CBOR + terminator) for a .json, .cbor, .bin or .hex file."""
-    from ..formats import nrfconnect
-    from ..inspection import detect_kind, image_from_hex
-
     data = read_bytes(path, "--data")
     kind = detect_kind(path, data)
     if kind == "json":
-        from .. import documents
-
         return len(nrfconnect.encode_cbor(documents.loads(data, path))) + 1
     if kind == "hex":
         _, data = image_from_hex(data, None, path)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+
+from .. import provisioning
+from ..crypto import attestation, cd, keys
+from ..errors import InvalidInput
+from ..fileio import WriteSet, read_bytes
 from .common import ArgumentParser, Reporter, any_int, group_epilog
 
 DESCRIPTION = """\
@@ -31,18 +38,10 @@ def main(argv: list[str], prog: str) -> int:
         return generate_main(rest, f"{prog} generate")
     if sub == "inspect":
         return inspect_main(rest, f"{prog} inspect")
-    from ..errors import InvalidInput
-
     raise InvalidInput("", f"unknown subcommand {sub!r} (generate, inspect)")
 
 
 def generate_main(argv: list[str], prog: str) -> int:
-    import os
-
-    from ..crypto import attestation, cd, keys
-    from .. import provisioning
-    from ..fileio import WriteSet
-
     p = ArgumentParser(prog=prog, description="Generate a signed Certification Declaration.",
                        epilog=group_epilog(EPILOG, prog))
     p.add_argument("--vendor_id", type=any_int, required=True, help="vendor ID")
@@ -92,12 +91,6 @@ def generate_main(argv: list[str], prog: str) -> int:
 
 
 def inspect_main(argv: list[str], prog: str) -> int:
-    import json
-
-    from ..crypto import attestation, cd, keys
-    from ..errors import InvalidInput
-    from ..fileio import read_bytes
-
     p = ArgumentParser(prog=prog, description="Decode a Certification Declaration and verify its signature.",
                        epilog=group_epilog(EPILOG, prog))
     p.add_argument("file", help="CD file (DER)")

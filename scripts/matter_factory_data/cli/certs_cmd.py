@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import os
+import datetime
 
-from .common import ArgumentParser, Reporter, any_int, group_epilog
+from .. import provisioning
+from ..crypto import attestation, cd, keys
+from ..errors import InvalidInput
+from ..fileio import WriteSet, read_bytes
+from ..model import check_date
+from ..requests import NxpCertsRequest
+from .common import ArgumentParser, Reporter, any_int, group_epilog, request_from
 
 DESCRIPTION = """\
 Attestation certificates without chip-cert.
@@ -56,8 +62,6 @@ def main(argv: list[str], prog: str) -> int:
         return generate_main(rest, f"{prog} {sub}")
     if sub == "verify":
         return verify_main(rest, f"{prog} {sub}")
-    from ..errors import InvalidInput
-
     raise InvalidInput("", f"unknown subcommand {sub!r} (paa, pai, dac, generate, verify)")
 
 
@@ -67,13 +71,6 @@ def _validity_args(p: ArgumentParser) -> None:
 
 
 def issue_main(kind: str, argv: list[str], prog: str) -> int:
-    import datetime
-
-    from ..crypto import attestation, keys
-    from .. import provisioning
-    from ..errors import InvalidInput
-    from ..fileio import WriteSet
-
     p = ArgumentParser(prog=prog, description=f"Issue one {kind.upper()} certificate and key (Matter profile).",
                        epilog=group_epilog(EPILOG, prog))
     p.add_argument("--cn", help="subject common name, 1..64 characters")
@@ -125,11 +122,6 @@ def issue_main(kind: str, argv: list[str], prog: str) -> int:
 
 
 def generate_main(argv: list[str], prog: str) -> int:
-    from ..crypto import attestation, cd
-    from .. import provisioning
-    from ..errors import InvalidInput
-    from ..fileio import WriteSet
-
     p = ArgumentParser(prog=prog, dual_spelling=True, epilog=GENERATE_EPILOG,
                        description="PAA (unless given), PAI and DAC, and optionally a CD, with the options and file "
                                    "names of NXP's generate_certs.py.")
@@ -155,35 +147,8 @@ def generate_main(argv: list[str], prog: str) -> int:
         lifetime = int(args.lifetime, 0)
     except ValueError:
         raise InvalidInput("--lifetime", f"{args.lifetime!r} is not a number of days") from None
-    valid_from = provisioning.parse_valid_from(args.valid_from)
-    cn = f"{args.vendor_name} {args.product_name}"
-    tag = f"{args.vendor_id:X}-{args.product_id:X}"
-    files: list = []
-    if args.paa_cert and args.paa_key:
-        paa_cert, paa_key = provisioning.load_ca(args.paa_cert, args.paa_key, "paa")
-        attestation.check_issuer(attestation.load_cert(attestation.der(paa_cert), "--paa_cert"), "paa",
-                                 warn=report.warn)
-    else:
-        paa_key = attestation.generate_p256_key()
-        paa_cert = attestation.issue_certificate("paa", cn, paa_key.public_key(), paa_key, valid_from=valid_from,
-                                                 lifetime_days=lifetime)
-        files += provisioning.cert_and_key_files(os.path.join(args.output, "Chip-PAA-NXP"), paa_cert, paa_key)
-    pai_key = attestation.generate_p256_key()
-    pai = attestation.issue_certificate("pai", cn, pai_key.public_key(), paa_key, paa_cert, vid=args.vendor_id,
-                                        valid_from=max(valid_from, paa_cert.not_valid_before_utc), lifetime_days=lifetime)
-    dac_key = attestation.generate_p256_key()
-    dac = attestation.issue_certificate("dac", cn, dac_key.public_key(), pai_key, pai, vid=args.vendor_id,
-                                        pid=args.product_id, valid_from=max(valid_from, pai.not_valid_before_utc),
-                                        lifetime_days=lifetime)
-    files += provisioning.cert_and_key_files(os.path.join(args.output, f"Chip-PAI-NXP-{tag}"), pai, pai_key)
-    files += provisioning.cert_and_key_files(os.path.join(args.output, f"Chip-DAC-NXP-{tag}"), dac, dac_key)
-    if args.gen_cd:
-        signer_cert, signer_key = provisioning.resolve_cd_signer(
-            args.cd_signing_cert, args.cd_signing_key, report, args.output, files)
-        content = cd.CDContent(vendor_id=args.vendor_id, product_ids=[args.product_id], device_type_id=args.device_type,
-                               certificate_id="ZIG20142ZB330003-24", version_number=0x9876,
-                               certification_type=args.cd_type)
-        files.append((os.path.join(args.output, f"Chip-Test-CD-{tag}.der"), cd.sign(content, signer_cert, signer_key), False))
+    args.lifetime = lifetime
+    files = provisioning.nxp_certificate_files(request_from(NxpCertsRequest, args), report)
     ws = WriteSet(overwrite=args.overwrite)
     for path, data, secret in files:
         ws.add(path, data, secret)
@@ -194,9 +159,6 @@ def generate_main(argv: list[str], prog: str) -> int:
 
 
 def verify_main(argv: list[str], prog: str) -> int:
-    from ..crypto import attestation, cd, keys
-    from ..errors import InvalidInput
-
     p = ArgumentParser(prog=prog, epilog=VERIFY_EPILOG,
                        description="Check an attestation chain, its key, VID/PID and an optional CD. "
                                               "Exit 0 when attestation would succeed, 2 otherwise.")
@@ -215,8 +177,6 @@ def verify_main(argv: list[str], prog: str) -> int:
     if args.cd and not args.cd_signing_cert:
         raise InvalidInput("--cd", "needs --cd_signing_cert to verify its signature")
     if args.date:
-        from ..model import check_date
-
         check_date(args.date, "--date")
     dac = attestation.load_cert(keys.load_certificate_der(args.dac, "--dac"), "--dac")
     pai = attestation.load_cert(keys.load_certificate_der(args.pai, "--pai"), "--pai")
@@ -226,8 +186,6 @@ def verify_main(argv: list[str], prog: str) -> int:
                                      require_valid_now=True)
     errors = list(result.errors)
     if args.cd:
-        from ..fileio import read_bytes
-
         parsed = cd.parse(read_bytes(args.cd, "--cd"), "--cd")
         signer = attestation.load_cert(keys.load_certificate_der(args.cd_signing_cert, "--cd_signing_cert"),
                                        "--cd_signing_cert")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import base64
 import binascii
+import dataclasses
+import os
+import re
 import sys
 
 from ..errors import EXIT_INVALID
@@ -56,8 +58,6 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        import re
-
         message = re.sub(r"(--\w+)/--[\w-]+", r"\1", message)
         message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
@@ -116,8 +116,6 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 def _terminal_columns() -> int:
     """shutil.get_terminal_size().columns: $COLUMNS, else the terminal on stdout, else 80."""
-    import os
-
     try:
         columns = int(os.environ["COLUMNS"])
     except (KeyError, ValueError):

@@ -4,7 +4,9 @@ guides works after swapping the program name)."""
 from __future__ import annotations
 
 import os
+import time
 
+from ..production.mfg_tool import run
 from ..requests import Esp32Request
 from .common import ArgumentParser, Reporter, any_int, base64_bytes, request_from
 
@@ -112,12 +114,8 @@ def build_parser(prog: str) -> ArgumentParser:
 
 
 def main(argv: list[str], prog: str) -> int:
-    from ..production.mfg_tool import run
-
     args = build_parser(prog).parse_args(argv)
     report = Reporter(prog=prog, quiet=args.log_level == "error")
-    import time
-
     start = time.monotonic()
     result = run(request_from(Esp32Request, args), report)
     seconds = time.monotonic() - start

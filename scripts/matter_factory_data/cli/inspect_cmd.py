@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from ..inspection import inspect_file, render_text, to_json
 from .common import ArgumentParser, any_int
 
 DESCRIPTION = """\
@@ -18,10 +21,6 @@ examples:
 
 
 def main(argv: list[str], prog: str) -> int:
-    import json
-
-    from ..inspection import inspect_file, render_text, to_json
-
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("file", help="factory data image: .json, .cbor, .bin or .hex")
     p.add_argument("--offset", type=any_int, help="address of the partition (in a merged .hex) or byte offset (.bin)")

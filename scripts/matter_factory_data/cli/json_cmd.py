@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 
 from ..build import kconfig
-from ..pipelines.nrfconnect import generate
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES
+from ..pipelines.nrfconnect import generate
 from ..requests import NrfRequest
-from .common import ArgumentParser, Reporter, any_int, base64_bytes, hex_text, request_from
+from .common import (
+    ArgumentParser,
+    Reporter,
+    any_int,
+    base64_bytes,
+    hex_text,
+    request_from,
+)
 
 DESCRIPTION = """\
 Generate nRF Connect Matter factory data: a JSON document and, with --offset/--size, the CBOR

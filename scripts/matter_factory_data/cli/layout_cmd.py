@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..build import layout
+from ..build.kconfig import read_dotconfig
+from ..errors import InvalidInput
 from .common import ArgumentParser, any_int
 
 DESCRIPTION = """\
@@ -23,16 +26,11 @@ def main(argv: list[str], prog: str) -> int:
         print(f"usage: {prog} check FILE [options]\n\n{DESCRIPTION}\n{EPILOG % {'prog': prog + ' check'}}")
         return 0 if argv else 2
     if argv[0] != "check":
-        from ..errors import InvalidInput
-
         raise InvalidInput("", f"unknown subcommand {argv[0]!r} (check)")
     return check_main(argv[1:], prog + " check")
 
 
 def check_main(argv: list[str], prog: str) -> int:
-    from ..build import layout
-    from ..errors import InvalidInput
-
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("file", help="pm_static.yml (or a build's partitions.yml)")
     p.add_argument("--flash_size", type=any_int, help="size of flash_primary in bytes (default: from --config)")
@@ -53,8 +51,6 @@ def check_main(argv: list[str], prog: str) -> int:
         raise InvalidInput("--page_size", f"{args.page_size} is not a positive power of two")
     flash_size, flash_base, write_protect = args.flash_size, args.flash_base, False
     if args.config:
-        from ..build.kconfig import read_dotconfig
-
         cfg = read_dotconfig(args.config)
         if flash_size is None and cfg.get("CONFIG_FLASH_SIZE"):
             flash_size = int(cfg["CONFIG_FLASH_SIZE"], 0) * 1024

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..build.hexmerge import merge_hex
+from ..fileio import WriteSet, read_bytes
 from .common import ArgumentParser
 
 DESCRIPTION = """\
@@ -17,13 +19,6 @@ example:
 
 
 def main(argv: list[str], prog: str) -> int:
-    import io
-
-    from intelhex import AddressOverlapError, IntelHex
-
-    from ..errors import InvalidInput
-    from ..fileio import WriteSet, read_bytes
-
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("-o", "--output", required=True, help="merged Intel HEX file")
     p.add_argument("inputs", nargs="+", help="Intel HEX files, merged in this order")
@@ -32,25 +27,6 @@ def main(argv: list[str], prog: str) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = p.parse_args(argv)
     WriteSet(overwrite=args.overwrite).add(args.output, b"").check()  # before any work
-    merged = IntelHex()
-    owners: list[tuple[str, IntelHex]] = []
-    for path in args.inputs:
-        ih = IntelHex()
-        data = read_bytes(path, "input")
-        try:
-            ih.loadhex(io.StringIO(data.decode("ascii")))
-        except Exception as e:  # intelhex raises its own hierarchy, ValueError and UnicodeDecodeError
-            raise InvalidInput(path, f"is not a valid Intel HEX file ({e})") from None
-        ih.start_addr = None
-        try:
-            merged.merge(ih, overlap=args.overlap)
-        except AddressOverlapError:
-            taken = set(merged.addresses())
-            addr = next(a for a in ih.addresses() if a in taken)
-            other = next((name for name, o in owners if addr in o.addresses()), "an earlier input")
-            raise InvalidInput(path, f"overlaps {other} at address 0x{addr:x} (use --overlap replace to let it win)") from None
-        owners.append((path, ih))
-    buf = io.StringIO()
-    merged.write_hex_file(buf, write_start_addr=False)
-    WriteSet(overwrite=args.overwrite).add(args.output, buf.getvalue().encode("ascii"), secret=True).commit()
+    merged = merge_hex([(path, read_bytes(path, "input")) for path in args.inputs], args.overlap)
+    WriteSet(overwrite=args.overwrite).add(args.output, merged, secret=True).commit()
     return 0

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 from ..formats.nxp import COLORS, FINISHES, PLATFORMS
+from ..pipelines.nxp import aes_key, generate, nxp_kind, programming_hint
 from ..requests import NxpRequest
 from .common import ArgumentParser, Reporter, any_int, base64_bytes, request_from
 
@@ -76,9 +80,12 @@ def build_parser(prog: str) -> ArgumentParser:
 
 
 def main(argv: list[str], prog: str) -> int:
-    from ..pipelines.nxp import generate
-
     args = build_parser(prog).parse_args(argv)
     report = Reporter(prog=prog)
-    generate(request_from(NxpRequest, args), report)
+    request = request_from(NxpRequest, args)
+    image, address = generate(request, report)
+    print(f"wrote {args.out} ({len(image)} bytes, {nxp_kind(aes_key(request), args.hw_params)}), "
+          f"SHA-256 {hashlib.sha256(image).hexdigest()}")
+    if args.platform:
+        print(programming_hint(args.platform, os.path.basename(args.out), address))
     return 0

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+from ..codes import onboarding
+from ..codes.qrimage import qr_png
+from ..errors import InvalidInput
+from ..fileio import WriteSet
 from .common import ArgumentParser, any_int
 
 DESCRIPTION = """\
@@ -22,11 +28,6 @@ examples:
 
 
 def main(argv: list[str], prog: str) -> int:
-    import json
-
-    from ..codes import onboarding
-    from ..errors import InvalidInput
-
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--vendor_id", type=any_int, help="vendor ID")
     p.add_argument("--product_id", type=any_int, help="product ID")
@@ -63,9 +64,6 @@ def main(argv: list[str], prog: str) -> int:
     qr = onboarding.qr_code(payload)
     manual = onboarding.manual_code(payload)
     if args.png:
-        from ..fileio import WriteSet
-        from ..codes.qrimage import qr_png
-
         WriteSet(overwrite=args.overwrite).add(args.png, qr_png(qr), secret=True).commit()
     print(onboarding.onboarding_text(manual, qr))
     return 0

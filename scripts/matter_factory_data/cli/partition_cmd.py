@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from .. import documents
+from ..errors import InvalidInput
+from ..fileio import WriteSet, read_bytes
+from ..formats import nrfconnect
+from ..model import FactoryData
 from .common import ArgumentParser, Reporter, any_int
 
 DESCRIPTION = """\
@@ -37,12 +42,6 @@ def build_parser(prog: str) -> ArgumentParser:
 
 
 def main(argv: list[str], prog: str) -> int:
-    from .. import documents
-    from ..errors import InvalidInput
-    from ..fileio import WriteSet, read_bytes
-    from ..formats import nrfconnect
-    from ..model import FactoryData
-
     args = build_parser(prog).parse_args(argv)
     report = Reporter(verbose=args.verbose, quiet=args.raw, prog=prog)
     if args.offset < 0:

@@ -6,8 +6,10 @@ rendezvous 8, discriminator 12, passcode 27, padding 4; optional TLV bytes follo
 
 from __future__ import annotations
 
-from ..errors import InvalidInput
 from ..crypto.spake2p import INVALID_PASSCODES, MAX_PASSCODE
+from ..errors import InvalidInput
+from ..model import check_field
+from . import tlv
 
 QR_PREFIX = "MT:"
 BASE38_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-."
@@ -169,8 +171,7 @@ def check_payload(p: SetupPayload, qr: bool = True) -> None:
     if qr:
         if p.rendezvous is None or p.rendezvous == 0 or p.rendezvous & ~RENDEZVOUS_DEFINED:
             raise InvalidInput("rendezvous", f"{p.rendezvous} is not a valid set of discovery capabilities")
-    if not 0 <= p.discriminator <= 0xFFF:
-        raise InvalidInput("discriminator", f"{p.discriminator} is out of range (allowed 0..4095)")
+    check_field("discriminator", p.discriminator)
     if not 1 <= p.passcode <= MAX_PASSCODE:
         raise InvalidInput("passcode", f"{p.passcode} is out of range (allowed 1..{MAX_PASSCODE})")
     if p.passcode in INVALID_PASSCODES:
@@ -255,8 +256,6 @@ def parse_qr(code: str) -> SetupPayload:
 
 
 def _decode_optional_tlv(data: bytes) -> dict:
-    from . import tlv
-
     tag, value = tlv.decode(data, "QR code optional data")
     if tag is not None or not isinstance(value, tlv.Structure):
         raise InvalidInput("QR code optional data", "must be one anonymous TLV structure")

@@ -9,6 +9,7 @@ urllib and xml at start-up); tests check the matrices against segno's for every 
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 import zlib
@@ -554,8 +555,6 @@ def qr_png(payload: str, scale: int = 10, border: int = 4, mask: int | None = No
     try:
         rows, size = qr_rows(payload, mask)
     except ValueError:
-        import io
-
         import segno
 
         buf = io.BytesIO()

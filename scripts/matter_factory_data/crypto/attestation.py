@@ -7,10 +7,31 @@ Profiles follow the Matter specification (section 6.2) as the SDK checks them in
 from __future__ import annotations
 
 import datetime
+import hashlib
 import hmac
+import secrets
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization as s
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import NameOID
 
 from ..errors import InvalidInput
-from .spake2p import p256_point as public_point  # the uncompressed P-256 point of a private scalar
+from .der import (
+    OID_AKID,
+    OID_BASIC_CONSTRAINTS,
+    OID_COMMON_NAME,
+    OID_EC_PUBLIC_KEY,
+    OID_ECDSA_SHA256,
+    OID_KEY_USAGE,
+    OID_PRIME256V1,
+    OID_SKID,
+    Certificate,
+)
+from .keys import load_certificate_der, pem_blocks
+from .spake2p import p256_point as public_point
 
 OID_VENDOR_ID = "1.3.6.1.4.1.37244.2.1"
 OID_PRODUCT_ID = "1.3.6.1.4.1.37244.2.2"
@@ -21,15 +42,11 @@ KINDS = ("paa", "pai", "dac")
 
 
 def _x509():
-    from cryptography import x509
-
     return x509
 
 
 def random_serial() -> int:
     """64 random bits with the top bit cleared (positive, at most 8 content bytes), never zero."""
-    import secrets
-
     while True:
         s = secrets.randbits(63)
         if s:
@@ -37,15 +54,11 @@ def random_serial() -> int:
 
 
 def generate_p256_key():
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     return ec.generate_private_key(ec.SECP256R1())
 
 
 def matter_name(cn: str, vid: int | None = None, pid: int | None = None):
     x509 = _x509()
-    from cryptography.x509.oid import NameOID
-
     if not 1 <= len(cn.encode("utf-8")) <= 64:  # X.509's bound for a common name (ub-common-name), as UTF-8
         raise InvalidInput("--cn", f"common name {cn[:70]!r} is {len(cn.encode('utf-8'))} bytes of UTF-8; "
                                    f"X.509 allows 1..64")
@@ -95,8 +108,6 @@ def issue_certificate(
 ):
     """One certificate of the Matter profile ``kind`` (paa, pai, dac), signed ECDSA-SHA256."""
     x509 = _x509()
-    from cryptography.hazmat.primitives import hashes
-
     if kind not in KINDS:
         raise ValueError(kind)
     if kind == "dac" and (vid is None or pid is None):
@@ -154,12 +165,8 @@ def issue_certificate(
 
 def load_cert(der_or_pem: bytes, what: str):
     """A ``der.Certificate`` from DER or PEM bytes."""
-    from .der import Certificate
-
     data = der_or_pem
     if b"-----BEGIN" in data:
-        from .keys import pem_blocks
-
         blocks = [d for label, d in pem_blocks(data) if label in ("CERTIFICATE", "X509 CERTIFICATE") and d]
         if not blocks:
             raise InvalidInput(what, "PEM holds no readable CERTIFICATE block")
@@ -176,8 +183,6 @@ def matter_ids(cert, lenient: bool = False) -> tuple[int | None, int | None]:
     """(VID, PID) from the subject: Matter attributes, else the legacy ``Mvid:``/``Mpid:`` CN form.
 
     ``lenient`` also reads lowercase hex (a profile deviation reported by ``profile_findings``)."""
-    from .der import OID_COMMON_NAME
-
     vid = pid = None
     for oid, attr_name in ((OID_VENDOR_ID, "vid"), (OID_PRODUCT_ID, "pid")):
         values = cert.subject.get(oid)
@@ -230,8 +235,6 @@ def profile_findings(cert, kind: str) -> tuple[list[str], list[str]]:
     every Matter verifier rejects (wrong key type or signature algorithm, a DAC that is a CA, a PAI without a
     vendor ID). Deviations are what a strict attestation verifier rejects and lenient ones accept.
     """
-    from .der import OID_AKID, OID_BASIC_CONSTRAINTS, OID_EC_PUBLIC_KEY, OID_ECDSA_SHA256, OID_KEY_USAGE, OID_PRIME256V1, OID_SKID
-
     label = kind.upper()
     errors: list[str] = []
     dev: list[str] = []
@@ -356,8 +359,6 @@ def key_matches(cert, private_key) -> bool:
     if hasattr(cert, "public_key_bytes"):
         point = cert.public_key_bytes
     else:
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
         point = cert.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     return hmac.compare_digest(public_point(scalar), point)
 
@@ -538,37 +539,27 @@ def check_factory_credentials(fd, dac_key, report, strict: bool = False, paa_pat
     pai = load_cert(fd.pai_cert, "--pai_cert")
     paa = load_cert(paa_der, "PAA") if paa_der else None
     if paa_path:
-        from .keys import load_certificate_der
-
         paa = load_cert(load_certificate_der(paa_path, "--paa_cert"), "--paa_cert")
     result = check_chain(dac, pai, paa, dac_key, fd.vendor_id, fd.product_id, fd.date)
     result.raise_or_warn(report.warn, strict)
 
 
 def der(cert) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     return cert.public_bytes(Encoding.DER)
 
 
 def pem(cert) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     return cert.public_bytes(Encoding.PEM)
 
 
 def key_der(key, password: bytes | None = None) -> bytes:
     """SEC1 DER (as chip-cert writes keys); PKCS#8 when encrypted."""
-    from cryptography.hazmat.primitives import serialization as s
-
     if password:
         return key.private_bytes(s.Encoding.DER, s.PrivateFormat.PKCS8, s.BestAvailableEncryption(password))
     return key.private_bytes(s.Encoding.DER, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption())
 
 
 def key_pem(key, password: bytes | None = None) -> bytes:
-    from cryptography.hazmat.primitives import serialization as s
-
     if password:
         return key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.BestAvailableEncryption(password))
     return key.private_bytes(s.Encoding.PEM, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption())
@@ -639,8 +630,6 @@ class DacTemplate:
 
     def tbs(self, serial: int, public_point: bytes, cn: str | None = None) -> bytes:
         """The TBSCertificate; ``cn`` replaces the template's common name for this one certificate."""
-        import hashlib
-
         if cn is None and len(public_point) == 65:
             return _der(0x30, b"\xa0\x03\x02\x01\x02" + _der_int(serial) + self._after_serial + public_point
                         + self._exts_head + hashlib.sha1(public_point).digest() + self._akid)
@@ -653,9 +642,6 @@ class DacTemplate:
     def issue(self, serial: int, public_point: bytes, deterministic: bool = False, cn: str | None = None) -> bytes:
         algorithm = self._ecdsa.get(deterministic)
         if algorithm is None:
-            from cryptography.hazmat.primitives import hashes
-            from cryptography.hazmat.primitives.asymmetric import ec
-
             algorithm = self._ecdsa[deterministic] = ec.ECDSA(hashes.SHA256(), deterministic_signing=deterministic)
         tbs = self.tbs(serial, public_point, cn)
         sig = self.pai_key.sign(tbs, algorithm)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from ..codes import tlv
 from ..errors import InvalidInput
+from .attestation import matter_ids, skid_of
 
 OID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
 OID_DATA = bytes.fromhex("2a864886f70d010701")
@@ -206,11 +211,6 @@ def envelope(content_tlv: bytes, signer_skid: bytes, signature_der: bytes) -> by
 
 
 def sign(content: CDContent, signer_cert, signer_key) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from .attestation import skid_of
-
     body = content.to_tlv()
     skid = skid_of(signer_cert)
     if skid is None:
@@ -294,12 +294,6 @@ def parse(data: bytes, what: str = "CD") -> ParsedCD:
 
 
 def verify(parsed: ParsedCD, signer_cert) -> None:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from .attestation import skid_of
-
     if skid_of(signer_cert) != parsed.signer_skid:
         raise InvalidInput("CD", f"signer key identifier {parsed.signer_skid.hex()} does not name the given signing certificate")
     try:
@@ -311,8 +305,6 @@ def verify(parsed: ParsedCD, signer_cert) -> None:
 def check_against_certificates(content: CDContent, dac, pai, paa=None, vendor_id: int | None = None,
                                product_id: int | None = None) -> list[str]:
     """The SDK's CD payload checks (ValidateCertificateDeclarationPayload) against DAC, PAI and PAA."""
-    from .attestation import matter_ids, skid_of
-
     errors = []
     dac_vid, dac_pid = matter_ids(dac)
     pai_vid, pai_pid = matter_ids(pai)

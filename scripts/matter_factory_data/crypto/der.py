@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import datetime
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from ..errors import InvalidInput
 
 OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
@@ -230,8 +234,6 @@ class Certificate:
     # ------------------------------------------------------------ keys and signatures
 
     def public_key(self):
-        from cryptography.hazmat.primitives.asymmetric import ec
-
         if self.key_algorithm != OID_EC_PUBLIC_KEY or self.key_curve != OID_PRIME256V1:
             raise DERError(self.what, "public key is not EC P-256")
         try:
@@ -240,10 +242,6 @@ class Certificate:
             raise DERError(self.what, "public key is not a valid P-256 point") from None
 
     def is_signed_by(self, issuer: "Certificate") -> bool:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec
-
         if self.signature_algorithm != OID_ECDSA_SHA256:
             return False
         try:

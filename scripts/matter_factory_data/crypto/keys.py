@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 import re
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import read_bytes
+from .der import ec_private_scalar
 
 _PEM_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
 
@@ -45,8 +49,6 @@ def load_certificate_der(path: str, what: str) -> bytes:
 
 def load_private_key(path: str, what: str, password: str | bytes | None = None):
     """A ``cryptography`` private key from DER/PEM, SEC1/PKCS#8, optionally encrypted."""
-    from cryptography.hazmat.primitives import serialization
-
     data = read_bytes(path, what)
     pw = password.encode("utf-8") if isinstance(password, str) else password
     loader = serialization.load_pem_private_key if looks_like_pem(data) else serialization.load_der_private_key
@@ -68,8 +70,6 @@ def load_private_key(path: str, what: str, password: str | bytes | None = None):
 
 
 def check_p256(key, what: str, path: str = "") -> None:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     where = f"'{path}' " if path else ""
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise InvalidInput(what, f"{where}holds a {_key_kind(key)} key; Matter needs an EC P-256 (prime256v1) key")
@@ -107,8 +107,6 @@ def load_dac_scalar(path: str, what: str, password: str | bytes | None = None) -
     key types) goes through ``cryptography``, which also gives the precise error.
     """
     if password is None:
-        from .der import ec_private_scalar
-
         data = read_bytes(path, what)
         candidates = [data]
         if looks_like_pem(data):

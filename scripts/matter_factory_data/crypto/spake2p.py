@@ -8,6 +8,11 @@ verifier = w0 (32 bytes, big endian) || L (65 bytes) = 97 bytes.
 from __future__ import annotations
 
 import hmac
+import secrets
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from ..errors import InvalidInput
 
@@ -54,9 +59,6 @@ def compute_ws(passcode: int, salt: bytes, iterations: int) -> bytes:
     """PBKDF2-HMAC-SHA256 through ``cryptography``'s OpenSSL: the same bytes as ``hashlib.pbkdf2_hmac`` (a test
     compares them) in about half the time, as ``hashlib`` on common Python builds takes a slower path per
     iteration. PBKDF2 is most of the cost of a device, so this nearly halves batch times."""
-    from cryptography.hazmat.primitives.hashes import SHA256
-    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-
     return PBKDF2HMAC(SHA256(), WS_LEN, salt, iterations).derive(passcode.to_bytes(4, "little"))
 
 
@@ -67,8 +69,6 @@ def w0_w1(ws: bytes) -> tuple[int, int]:
 
 def p256_point(scalar: int) -> bytes:
     """scalar*G on P-256 as a 65-byte uncompressed point (0 < scalar < the group order)."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     n = ec.derive_private_key(scalar, ec.SECP256R1()).public_key().public_numbers()
     return b"\x04" + n.x.to_bytes(32, "big") + n.y.to_bytes(32, "big")
 
@@ -95,8 +95,6 @@ def check_verifier_format(verifier: bytes, field: str = "spake2_verifier") -> No
         raise InvalidInput(field, f"must be {VERIFIER_LEN} bytes (w0 || L), got {len(verifier)}")
     if int.from_bytes(verifier[:32], "big") >= P256_ORDER:
         raise InvalidInput(field, "w0 is not reduced modulo the P-256 group order")
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     try:
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), verifier[32:])
     except ValueError:
@@ -111,8 +109,6 @@ def verifier_matches(verifier: bytes, passcode: int, salt: bytes, iterations: in
 
 def random_passcode() -> int:
     """A uniformly random valid passcode (rejection sampling, no modulo bias)."""
-    import secrets
-
     while True:
         p = secrets.randbelow(MAX_PASSCODE) + 1
         if p not in INVALID_PASSCODES:

@@ -12,9 +12,26 @@ import io
 import struct
 import zlib
 
-from ..errors import InvalidInput
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from ..crypto.spake2p import p256_point as public_point
+from ..errors import InvalidInput
+from ..model import FactoryData
+
+NAME = "esp32"
+DESCRIPTION = "ESP32: an NVS partition (esp-matter-mfg-tool's chip-factory namespace)"
 NAMESPACE = "chip-factory"
+# model field -> the chip-factory NVS key it is stored under (salt and verifier as Base64 text)
+FIELDS = {
+    "discriminator": "discriminator", "spake2_it": "iteration-count", "spake2_salt": "salt",
+    "vendor_id": "vendor-id", "vendor_name": "vendor-name", "product_id": "product-id",
+    "product_name": "product-name", "hw_ver": "hardware-ver", "hw_ver_str": "hw-ver-str", "date": "mfg-date",
+    "rd_uid": "rd-id-uid", "product_finish": "product-finish", "primary_color": "product-color",
+    "part_number": "part-number", "sn": "serial-num", "dac_cert": "dac-cert", "dac_key": "dac-key",
+    "pai_cert": "pai-cert", "spake2_verifier": "verifier", "product_label": "product-label",
+    "product_url": "product-url",
+}
+BASE64_KEYS = ("salt", "verifier")
 DEFAULT_SIZE = 0x6000
 PAGE = 4096
 ENTRY = 32
@@ -60,6 +77,46 @@ def chip_factory_entries(v: dict) -> list[tuple[str, str, object]]:
     return out
 
 
+def encode(device: FactoryData, options: dict | None = None) -> bytes:
+    """One device's NVS partition. ``options``: ``dac_pub_key`` (the DAC's public point; computed from the
+    key when absent), ``cd`` (the Certification Declaration, DER), ``size`` (default 0x6000)."""
+    options = options or {}
+    pub = options.get("dac_pub_key")
+    if pub is None and device.dac_key is not None:
+        pub = public_point(int.from_bytes(device.dac_key, "big"))
+    values = dict(discriminator=device.discriminator, iteration_count=device.spake2_it, salt=device.spake2_salt,
+                  vendor_id=device.vendor_id, vendor_name=device.vendor_name, product_id=device.product_id,
+                  product_name=device.product_name, hw_ver=device.hw_ver, hw_ver_str=device.hw_ver_str,
+                  date=device.date, rd_uid=device.rd_uid, product_finish=device.product_finish,
+                  product_color=device.primary_color, part_number=device.part_number, serial=device.sn,
+                  dac_cert=device.dac_cert, dac_key=device.dac_key, dac_pub_key=pub, pai_cert=device.pai_cert,
+                  verifier=device.spake2_verifier, cd=options.get("cd"), product_label=device.product_label,
+                  product_url=device.product_url)
+    return partition([(NAMESPACE, chip_factory_entries(values))], options.get("size", DEFAULT_SIZE))
+
+
+def decode(data: bytes, options: dict | None = None) -> FactoryData:
+    """The device a partition's chip-factory namespace holds (``options``: ``keys_partition`` to decrypt)."""
+    keys_partition = (options or {}).get("keys_partition")
+    if keys_partition is not None:
+        data = decrypt_entries(data, keys_partition)
+    stored = read(data).get(NAMESPACE)
+    if stored is None:
+        raise InvalidInput("NVS", "no 'chip-factory' namespace (wrong keys partition, or not a factory partition)")
+    return FactoryData(**{field: stored_value(stored, key) for field, key in FIELDS.items() if key in stored})
+
+
+def stored_value(stored: dict, key: str):
+    """A chip-factory value as the model holds it (salt and verifier from their Base64 text)."""
+    value = stored[key]
+    if key in BASE64_KEYS:
+        try:
+            return base64.b64decode(value, validate=True)
+        except (ValueError, TypeError):
+            raise InvalidInput(key, "is not Base64 text") from None
+    return value
+
+
 def partition(namespaces: list[tuple[str, list[tuple[str, str, object]]]], size: int = DEFAULT_SIZE) -> bytes:
     """An NVS partition image (format V2) of ``size`` bytes holding the namespaces in order."""
     from esp_idf_nvs_partition_gen import nvs_partition_gen as gen
@@ -95,8 +152,6 @@ def looks_like(data: bytes) -> bool:
 
 def decrypt_entries(data: bytes, keys_partition: bytes) -> bytes:
     """Undo NVS encryption: every written 32-byte entry is AES-256-XTS with the entry's offset as tweak."""
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
     key = keys_partition[:64]
     if struct.unpack_from("<I", keys_partition, 64)[0] != _crc(key):
         raise InvalidInput("keys partition", "CRC of the XTS keys does not match")

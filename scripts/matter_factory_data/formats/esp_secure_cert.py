@@ -18,8 +18,16 @@ from __future__ import annotations
 import struct
 import zlib
 
+from ..crypto.attestation import key_der_from_scalar
+from ..crypto.der import ec_private_scalar
 from ..errors import InvalidInput
+from ..model import FactoryData
 
+NAME = "esp_secure_cert"
+DESCRIPTION = "ESP32 esp_secure_cert partition: DAC, PAI, DAC key, and optionally the commissionable data"
+# model field -> the record name it is stored under (SUBTYPES, TYPE_NAMES)
+FIELDS = {"dac_cert": "dac-cert", "pai_cert": "pai-cert", "dac_key": "dac-key", "discriminator": "discriminator",
+          "spake2_verifier": "verifier", "spake2_salt": "salt", "spake2_it": "iteration-count", "rd_uid": "rd-id-uid"}
 MAGIC = 0xBA5EBA11
 PARTITION_SIZE = 0x2000
 CA_CERT, DEV_CERT, PRIV_KEY, SEC_CFG, MATTER = 0, 1, 2, 6, 201
@@ -59,6 +67,33 @@ def partition(dac_der: bytes, pai_der: bytes, dac_key_der: bytes, *, efuse_key_i
     return out
 
 
+def encode(device: FactoryData, options: dict | None = None) -> bytes:
+    """One device's partition. ``options``: ``efuse_key_id`` (the DAC key is for the DS peripheral),
+    ``commissionable`` (also store discriminator, verifier, salt, iterations, rd_uid; then ``random1`` and
+    ``random2``, 32 bytes each, default zeros)."""
+    options = options or {}
+    key_der = key_der_from_scalar(int.from_bytes(device.dac_key, "big"))
+    commissionable = None
+    if options.get("commissionable"):
+        commissionable = dict(discriminator=device.discriminator, verifier=device.spake2_verifier,
+                              salt=device.spake2_salt, iteration_count=device.spake2_it, rd_uid=device.rd_uid,
+                              random1=options.get("random1", bytes(32)), random2=options.get("random2", bytes(32)))
+    return partition(device.dac_cert, device.pai_cert, key_der, efuse_key_id=options.get("efuse_key_id"),
+                     commissionable=commissionable)
+
+
+def decode(data: bytes, options: dict | None = None) -> FactoryData:
+    """The device values a partition holds (the DAC key as its 32-byte scalar)."""
+    values = named_values(read(data))
+    device = FactoryData(**{field: values[key] for field, key in FIELDS.items() if key in values and key != "dac-key"})
+    if "dac-key" in values:
+        scalar = ec_private_scalar(values["dac-key"], "dac-key")
+        if scalar is None:
+            raise InvalidInput("dac-key", "not an unencrypted P-256 key in SEC1 or PKCS#8 DER")
+        device.dac_key = scalar.to_bytes(32, "big")
+    return device
+
+
 def looks_like(data: bytes) -> bool:
     return len(data) >= _HEADER.size and struct.unpack_from("<I", data)[0] == MAGIC
 
@@ -90,7 +125,7 @@ def read(data: bytes, what: str = "esp_secure_cert") -> list[tuple[int, int, int
     return out
 
 
-def decode(records: list[tuple[int, int, int, bytes]], what: str = "esp_secure_cert") -> dict:
+def named_values(records: list[tuple[int, int, int, bytes]], what: str = "esp_secure_cert") -> dict:
     """The records as named values (chip-factory names where NVS has the same value)."""
     out: dict = {}
     for tlv_type, subtype, flags, data in records:

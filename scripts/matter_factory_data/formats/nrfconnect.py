@@ -19,9 +19,14 @@ import struct
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from ..errors import InvalidInput
-from ..model import DEVICE_KEY_ORDER, FIELD_SPECS, HEX_PREFIX, parse_hex
+import cbor2
 
+from ..errors import InvalidInput
+from ..model import DEVICE_KEY_ORDER, FIELD_SPECS, HEX_PREFIX, FactoryData, parse_hex
+
+NAME = "nrfconnect"
+DESCRIPTION = "nRF Connect (Zephyr): a CBOR map in its own flash partition, ended by a 0x00 byte"
+FIELDS = {name: name for name in FIELD_SPECS}  # every model field, under its own name
 TERMINATOR = b"\x00"
 
 
@@ -121,6 +126,36 @@ def encode_cbor(doc: dict, user_hex_as_bytes: bool = False) -> bytes:
 def image_bytes(cbor: bytes) -> bytes:
     """The partition image: CBOR + the 0x00 terminator."""
     return cbor + TERMINATOR
+
+
+def encode(device: FactoryData, options: dict | None = None) -> bytes:
+    """One device's partition image (CBOR + terminator). ``options``: ``size`` (the partition size: the
+    image must fit), ``user_hex_as_bytes`` (see the module's description)."""
+    options = options or {}
+    cbor = encode_cbor(device.to_doc(), user_hex_as_bytes=options.get("user_hex_as_bytes", False))
+    if options.get("size") is not None:
+        check_size(cbor, options["size"])
+    return image_bytes(cbor)
+
+
+def decode(data: bytes, options: dict | None = None) -> FactoryData:
+    """The device a partition image holds, as the device parser reads it; a problem the device would hit
+    is an error here (``parse_partition`` lists them all)."""
+    part = parse_partition(data)
+    if part.problems:
+        raise InvalidInput("partition", part.problems[0])
+    return FactoryData.from_doc(part.doc)
+
+
+def looks_like(data: bytes) -> bool:
+    """A definite-length CBOR map whose first key is a factory data key."""
+    reader = _Reader(data)
+    try:
+        if reader.head()[0] != 5:
+            return False
+        return reader.item() in FIELD_SPECS
+    except (InvalidInput, IndexError, UnicodeDecodeError, TypeError):
+        return False
 
 
 def check_size(cbor: bytes, size: int) -> None:
@@ -351,8 +386,6 @@ class _Reader:
 
     def item(self) -> Any:
         """Decode one generic item with cbor2 and advance past it."""
-        import cbor2
-
         fp = io.BytesIO(self.buf)
         fp.seek(self.pos)
         try:

@@ -10,10 +10,14 @@ in the K32W1/MCXW71 HWParameters ``APP_FACT_DATA`` record.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import struct
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from ..errors import InvalidInput
+from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData
 
 MAGIC = bytes.fromhex("5EBA47CE")
 HW_PARAMS_ID = b"APP_FACT_DATA:  "
@@ -31,9 +35,21 @@ TAGS = {
     25: ("el2go_dac_key_id", "u32", 4), 26: ("el2go_dac_cert_id", "u32", 4),
 }
 NAME_TO_TAG = {v[0]: k for k, v in TAGS.items()}
-FINISHES = ["Other", "Matte", "Satin", "Polished", "Rugged", "Fabric"]
-COLORS = ["Black", "Navy", "Green", "Teal", "Maroon", "Purple", "Olive", "Gray", "Blue", "Lime", "Aqua", "Red",
-          "Fuchsia", "Yellow", "White", "Nickel", "Chrome", "Brass", "Copper", "Silver", "Gold"]
+NAME = "nxp"
+DESCRIPTION = "NXP K32W0/K32W1/MCXW71/RW61x/RT1060/RT1170: 12-byte header + tag-length-value entries"
+# model field -> the tag name it is stored under (see TAGS); the CD and EdgeLock 2GO entries are options
+FIELDS = {
+    "spake2_verifier": "verifier", "spake2_salt": "salt", "spake2_it": "iteration_count", "dac_key": "dac_key",
+    "dac_cert": "dac_cert", "pai_cert": "pai_cert", "discriminator": "discriminator", "passcode": "passcode",
+    "vendor_id": "vendor_id", "product_id": "product_id", "vendor_name": "vendor_name",
+    "product_name": "product_name", "sn": "serial_number", "date": "manufacturing_date",
+    "hw_ver": "hardware_version", "hw_ver_str": "hardware_version_str", "rd_uid": "unique_id",
+    "part_number": "part_number", "product_url": "product_url", "product_label": "product_label",
+    "product_finish": "product_finish", "primary_color": "product_primary_color",
+}
+# NXP's generator spells the Matter enums capitalised
+FINISHES = [name.capitalize() for name in PRODUCT_FINISHES]
+COLORS = [name.capitalize() for name in PRODUCT_COLORS]
 PLATFORMS = {  # where each NXP platform reads its factory data
     # name: (address or None, reader buffer limit, accepts ECB)
     "k32w0": (0x9D600, 4096, False),
@@ -82,6 +98,42 @@ def encode_payload(entries: dict[int, object]) -> bytes:
     return bytes(out)
 
 
+def entries_of(device: FactoryData, options: dict | None = None) -> dict[int, object]:
+    """The tag -> value entries of one device. ``options``: ``cd`` (the Certification Declaration, DER),
+    ``passcode`` (stored even when the model leaves it out), ``dac_key_blob`` (an SSS/ELS blob stored instead
+    of the key), ``el2go`` (blob, DAC key ID, DAC certificate ID)."""
+    options = options or {}
+    entries: dict[int, object] = {}
+    for field, name in FIELDS.items():
+        value = getattr(device, field)
+        if value is not None:
+            entries[NAME_TO_TAG[name]] = value
+    if options.get("passcode") is not None:
+        entries[NAME_TO_TAG["passcode"]] = options["passcode"]
+    if options.get("cd") is not None:
+        entries[NAME_TO_TAG["cert_declaration"]] = options["cd"]
+    if options.get("dac_key_blob") is not None:
+        entries[NAME_TO_TAG["dac_key"]] = options["dac_key_blob"]
+    if options.get("el2go") is not None:
+        for name, value in zip(("el2go_blob", "el2go_dac_key_id", "el2go_dac_cert_id"), options["el2go"]):
+            entries[NAME_TO_TAG[name]] = value
+    return entries
+
+
+def encode(device: FactoryData, options: dict | None = None) -> bytes:
+    """One device's image: plain, AES-ECB (``aes_key``), or wrapped in the HWParameters record
+    (``hw_params``); ``pad16`` pads a plain payload to whole AES blocks. Other options: ``entries_of``."""
+    options = options or {}
+    payload = encode_payload(entries_of(device, options))
+    key = options.get("aes_key")
+    if key is not None:
+        return encrypted_image(payload, key)
+    if options.get("pad16") and len(payload) % 16:
+        payload += bytes(16 - len(payload) % 16)
+    image = plain_image(payload)
+    return hw_params_image(image) if options.get("hw_params") else image
+
+
 def plain_image(payload: bytes) -> bytes:
     return MAGIC + struct.pack("<I", len(payload)) + hashlib.sha256(payload).digest()[:4] + payload
 
@@ -93,8 +145,6 @@ def check_aes_key(key: bytes, option: str) -> None:
 
 
 def _ecb(key: bytes, data: bytes, decrypt: bool) -> bytes:
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
     cipher = Cipher(algorithms.AES(key), modes.ECB())
     op = cipher.decryptor() if decrypt else cipher.encryptor()
     return op.update(data) + op.finalize()
@@ -107,8 +157,6 @@ def encrypted_image(payload: bytes, key: bytes) -> bytes:
 
 
 def crc16_xmodem(data: bytes) -> int:
-    import binascii
-
     return binascii.crc_hqx(data, 0)
 
 
@@ -153,11 +201,18 @@ def decode_value(tag: int, raw: bytes):
     return raw
 
 
+def decode(data: bytes, options: dict | None = None) -> FactoryData:
+    """The device an image holds (``options``: ``aes_key``); entries the model has no field for (the CD,
+    EdgeLock 2GO) are left out: ``read`` keeps everything."""
+    values = read(data, (options or {}).get("aes_key")).values()
+    return FactoryData(**{field: values[name] for field, name in FIELDS.items() if name in values})
+
+
 def looks_like(data: bytes) -> bool:
     return data.startswith(MAGIC) or data.startswith(HW_PARAMS_ID[:10])
 
 
-def decode(data: bytes, key: bytes | None = None) -> Decoded:
+def read(data: bytes, key: bytes | None = None) -> Decoded:
     """Check the wrapper, header, hash (decrypting with ``key`` when the plain hash does not match) and
     walk the entries; the first problem raises ``InvalidInput`` naming it."""
     d = Decoded()

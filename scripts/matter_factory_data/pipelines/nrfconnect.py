@@ -8,18 +8,22 @@ the terminator byte, ``--offset 0`` works, certificates and CDs are made in-proc
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import secrets
+from importlib import resources
 
-from ..crypto import spake2p
-from ..errors import InvalidInput
-from ..fileio import WriteSet
+from .. import provisioning
+from ..codes import onboarding
+from ..codes.qrimage import qr_png
+from ..crypto import attestation, keys, spake2p
+from ..documents import loads
+from ..errors import InvalidInput, OperationFailed
+from ..fileio import WriteSet, read_bytes
+from ..formats import nrfconnect
+from ..model import LEGACY_PRODUCT_COLORS, PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData
 from ..requests import NrfRequest
-from ..model import (
-    LEGACY_PRODUCT_COLORS,
-    PRODUCT_COLORS,
-    PRODUCT_FINISHES,
-    FactoryData,
-)
 
 SCHEMA_RESOURCE = "nrfconnect_factory_data.schema"
 # Schemas whose every constraint the model enforces (a test proves it), so no jsonschema run is needed.
@@ -58,22 +62,15 @@ def color_value(name: str, legacy: bool, warn) -> int:
 
 
 def load_schema_text(path: str) -> bytes:
-    from ..fileio import read_bytes
-
     return read_bytes(path, "--schema")
 
 
 def shipped_schema_text() -> bytes:
-    from importlib import resources
-
     return resources.files("matter_factory_data.data").joinpath(SCHEMA_RESOURCE).read_bytes()
 
 
 def validate_with_schema(doc: dict, schema_text: bytes, schema_path: str, report) -> None:
     """Validate ``doc`` against a JSON Schema file (jsonschema only when the model does not cover it)."""
-    import hashlib
-    import json
-
     digest = hashlib.sha256(schema_text).hexdigest()
     if digest in KNOWN_SCHEMA_SHA256 or schema_text == shipped_schema_text():
         report.debug(f"schema {schema_path}: covered by the model's validation")
@@ -85,8 +82,6 @@ def validate_with_schema(doc: dict, schema_text: bytes, schema_path: str, report
     try:
         import jsonschema
     except ImportError:
-        from ..errors import OperationFailed
-
         raise OperationFailed("--schema needs the 'jsonschema' package (pip install jsonschema)") from None
     try:
         validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
@@ -137,8 +132,6 @@ def build_model(req: NrfRequest, report, dac_key_raw: bytes, dac_cert: bytes, pa
         fd.rd_uid = bytes.fromhex(req.rd_uid)
         fd.hex_text["rd_uid"] = req.rd_uid
     elif req.generate_rd_uid:
-        import secrets
-
         fd.rd_uid = secrets.token_bytes(16)
         report.info("generated a random 16-byte rd_uid (rotating device ID unique ID); it is stored in the factory data")
         report.debug(f"rd_uid: {fd.rd_uid.hex()}")
@@ -168,8 +161,6 @@ def build_model(req: NrfRequest, report, dac_key_raw: bytes, dac_cert: bytes, pa
 
 
 def parse_user_json(text: str) -> dict:
-    from ..documents import loads
-
     return loads(text, "--user", top="must be a JSON object such as '{\"name\": \"value\", \"count\": 1}'")
 
 
@@ -184,9 +175,6 @@ def plan_outputs(prefix: str, req: NrfRequest) -> list[str]:
 
 def generate(req: NrfRequest, report) -> WriteSet:
     """Run the generator; returns the committed write set."""
-    from ..crypto import keys
-    from ..formats import nrfconnect
-
     prefix = output_prefix(req.output)
     if (req.offset is None) != (req.size is None):
         raise InvalidInput("--offset/--size", "give both (partition address and size) or neither")
@@ -211,8 +199,6 @@ def generate(req: NrfRequest, report) -> WriteSet:
     if req.chip_cert_path:
         report.debug("--chip_cert_path is accepted for compatibility; certificates are made in-process")
     if req.gen_certs or req.gen_cd:
-        from .. import provisioning
-
         creds = provisioning.generated_credentials(req, report, output_dir(prefix))
         for path, data, secret in creds.files:
             writes.add(path, data, secret)
@@ -234,8 +220,6 @@ def generate(req: NrfRequest, report) -> WriteSet:
     dac_key_raw = dac_key_obj.to_bytes(32, "big")
 
     fd = build_model(req, report, dac_key_raw, dac_cert, pai_cert)
-    from ..crypto import attestation
-
     attestation.check_factory_credentials(
         fd, dac_key_obj, report, strict=req.strict,
         paa_path=None if req.gen_certs else req.paa_cert,
@@ -260,14 +244,10 @@ def generate(req: NrfRequest, report) -> WriteSet:
         writes.add(prefix + ".bin", image, secret=True)
 
     if req.generate_onboarding:
-        from ..codes import onboarding
-
         payload = onboarding.SetupPayload(fd.vendor_id, fd.product_id, fd.discriminator, req.passcode)
         qr = onboarding.qr_code(payload)
         manual = onboarding.manual_code(payload)
         writes.add(prefix + ".txt", onboarding.onboarding_text(manual, qr).encode("ascii"), secret=True)
-        from ..codes.qrimage import qr_png
-
         writes.add(prefix + ".png", qr_png(qr), secret=True)
 
     writes.commit(make_dirs=True)

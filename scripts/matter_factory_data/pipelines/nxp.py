@@ -7,15 +7,14 @@ error here (see the README's NXP section).
 
 from __future__ import annotations
 
-import hashlib
-import os
-
 from ..crypto import attestation, keys, spake2p
+from ..crypto import cd as cdmod
 from ..errors import InvalidInput
 from ..fileio import WriteSet, read_bytes
 from ..formats import nxp
+from ..formats.nrfconnect import to_intel_hex
+from ..model import FactoryData, check_date, check_field, parse_hex
 from ..requests import NxpRequest
-from ..model import check_date
 
 
 def _text(value: str | None, option: str, limit: int) -> str | None:
@@ -27,7 +26,13 @@ def _text(value: str | None, option: str, limit: int) -> str | None:
     return value
 
 
-def _aes_key(req: NxpRequest) -> bytes | None:
+def _enum_index(names: list[str], name: str, option: str) -> int:
+    if name not in names:
+        raise InvalidInput(option, f"{name!r} is not one of {', '.join(names)}")
+    return names.index(name)
+
+
+def aes_key(req: NxpRequest) -> bytes | None:
     if req.aes128_key and req.aes256_key:
         raise InvalidInput("--aes128_key/--aes256_key", "give one key, not both")
     text, option = (req.aes256_key, "--aes256_key") if req.aes256_key else (req.aes128_key, "--aes128_key")
@@ -41,10 +46,10 @@ def _aes_key(req: NxpRequest) -> bytes | None:
     return key
 
 
-def build_entries(req: NxpRequest, report) -> dict:
+def build_device(req: NxpRequest, report) -> tuple[FactoryData, dict]:
+    """The device and the NXP-only options (CD, key blob, EdgeLock 2GO) a request describes, checked."""
     spake2p.check_passcode(req.passcode, "--passcode")
-    if not 0 <= req.discriminator <= 0xFFF:
-        raise InvalidInput("--discriminator", f"{req.discriminator} is out of range (allowed 0..4095)")
+    check_field("discriminator", req.discriminator, "--discriminator")
     spake2p.check_iterations(req.it, "--it")
     spake2p.check_salt(req.salt, "--salt")
     for option, value in (("--vid", req.vid), ("--pid", req.pid), ("--hw_version", req.hw_version)):
@@ -55,23 +60,21 @@ def build_entries(req: NxpRequest, report) -> dict:
         spake2p.check_verifier_format(req.spake2p_verifier, "--spake2p_verifier")
         if req.spake2p_verifier != verifier:
             raise InvalidInput("--spake2p_verifier", "does not match --passcode, --salt and --it (omit it to compute it)")
-    entries: dict = {1: verifier, 2: req.salt, 3: req.it, 7: req.discriminator, 8: req.passcode, 9: req.vid,
-                     10: req.pid, 16: req.hw_version}
-    entries[12] = _text(req.vendor_name, "--vendor_name", 32)
-    entries[13] = _text(req.product_name, "--product_name", 32)
-    entries[17] = _text(req.hw_version_str, "--hw_version_str", 64)
-    for tag, option, limit in ((14, "serial_num", 32), (19, "part_number", 32), (20, "product_url", 256),
-                               (21, "product_label", 64)):
-        value = _text(getattr(req, option), "--" + option, limit)
-        if value is not None:
-            entries[tag] = value
+    device = FactoryData(spake2_verifier=verifier, spake2_salt=req.salt, spake2_it=req.it,
+                         discriminator=req.discriminator, passcode=req.passcode, vendor_id=req.vid, product_id=req.pid,
+                         hw_ver=req.hw_version, vendor_name=_text(req.vendor_name, "--vendor_name", 32),
+                         product_name=_text(req.product_name, "--product_name", 32),
+                         hw_ver_str=_text(req.hw_version_str, "--hw_version_str", 64),
+                         sn=_text(req.serial_num, "--serial_num", 32),
+                         part_number=_text(req.part_number, "--part_number", 32),
+                         product_url=_text(req.product_url, "--product_url", 256),
+                         product_label=_text(req.product_label, "--product_label", 64))
+    options: dict = {}
     if req.date is not None:
         check_date(req.date, "--date")
-        entries[15] = req.date
+        device.date = req.date
     if req.unique_id is not None:
         if req.unique_id_hex:
-            from ..model import parse_hex
-
             uid = parse_hex(req.unique_id, "--unique_id")
             if not 16 <= len(uid) <= 32:
                 raise InvalidInput("--unique_id", f"must be 16..32 bytes, got {len(uid)}")
@@ -83,46 +86,42 @@ def build_entries(req: NxpRequest, report) -> dict:
                 raise InvalidInput("--unique_id", f"is {len(uid)} bytes long, the maximum is 32")
             if len(uid) < 16:
                 raise InvalidInput("--unique_id", f"{len(uid)} characters; a rotating device ID unique ID needs at least 16 bytes")
-        entries[18] = uid
+        device.rd_uid = uid
     if req.product_finish is not None:
-        entries[22] = nxp.FINISHES.index(req.product_finish)
+        device.product_finish = _enum_index(nxp.FINISHES, req.product_finish, "--product_finish")
     if req.product_primary_color is not None:
-        entries[23] = nxp.COLORS.index(req.product_primary_color)
+        device.primary_color = _enum_index(nxp.COLORS, req.product_primary_color, "--product_primary_color")
 
     # credentials
     cd_der = read_bytes(req.cert_declaration, "--cert_declaration")
-    from ..crypto import cd as cdmod
-
     content = cdmod.parse(cd_der, "--cert_declaration").content
-    entries[11] = cd_der
+    options["cd"] = cd_der
     pai_der = keys.load_certificate_der(req.pai_cert, "--pai_cert")
     pai = attestation.load_cert(pai_der, "--pai_cert")
-    entries[6] = pai_der
+    device.pai_cert = pai_der
     if req.EL2GO_bin:
         if req.dac_key or req.dac_cert:
             raise InvalidInput("--EL2GO_bin", "the DAC comes from the EdgeLock 2GO blob: do not also give --dac_key/--dac_cert")
         if req.EL2GO_DAC_KEY_ID is None or req.EL2GO_DAC_CERT_ID is None:
             raise InvalidInput("--EL2GO_bin", "needs both --EL2GO_DAC_KEY_ID and --EL2GO_DAC_CERT_ID")
-        entries[24] = read_bytes(req.EL2GO_bin, "--EL2GO_bin")
-        entries[25] = req.EL2GO_DAC_KEY_ID
-        entries[26] = req.EL2GO_DAC_CERT_ID
+        options["el2go"] = (read_bytes(req.EL2GO_bin, "--EL2GO_bin"), req.EL2GO_DAC_KEY_ID, req.EL2GO_DAC_CERT_ID)
         dac = None
     else:
         if not req.dac_cert or not req.dac_key:
             raise InvalidInput("--dac_cert/--dac_key", "required (or --EL2GO_bin with its IDs)")
         dac_der = keys.load_certificate_der(req.dac_cert, "--dac_cert")
         dac = attestation.load_cert(dac_der, "--dac_cert")
-        entries[5] = dac_der
+        device.dac_cert = dac_der
         if req.dac_key_use_sss_blob:
             blob = read_bytes(req.dac_key, "--dac_key")
             if len(blob) not in (nxp.SSS_BLOB_LEN, nxp.ELS_BLOB_LEN) and not req.allow_blob_length:
                 raise InvalidInput("--dac_key", f"blob is {len(blob)} bytes; an SSS blob has 56, an ELS blob 48 "
                                                 f"(--allow_blob_length to insist)")
-            entries[4] = blob
+            options["dac_key_blob"] = blob
             scalar = None
         else:
             scalar = keys.load_dac_scalar(req.dac_key, "--dac_key", req.dac_key_password)
-            entries[4] = scalar.to_bytes(32, "big")
+            device.dac_key = scalar.to_bytes(32, "big")
         result = attestation.check_chain(dac, pai, None, scalar,
                                          None if req.allow_id_mismatch else req.vid,
                                          None if req.allow_id_mismatch else req.pid, req.date)
@@ -135,25 +134,24 @@ def build_entries(req: NxpRequest, report) -> dict:
             problems = cdmod.check_against_certificates(content, dac, pai)
             if problems:
                 raise InvalidInput("--cert_declaration", problems[0])
-    return entries
+    return device, options
 
 
-def generate(req: NxpRequest, report) -> bytes:
-    key = _aes_key(req)
+def generate(req: NxpRequest, report) -> tuple[bytes, int | None]:
+    """Write the image (and its HEX); returns the image and its flash address (None when unknown)."""
+    key = aes_key(req)
     if req.hw_params and key is not None:
         raise InvalidInput("--hw_params", "the HWParameters record holds a plain image: do not combine it with an AES key")
     if req.spake2p_path:
         report.debug("--spake2p_path is accepted for compatibility; the verifier is computed in-process")
-    entries = build_entries(req, report)
-    payload = nxp.encode_payload(entries)
-    if req.pad16 and key is None and len(payload) % 16:
-        payload += bytes(16 - len(payload) % 16)
-    if key is not None:
-        image = nxp.encrypted_image(payload, key)
-    else:
-        image = nxp.plain_image(payload)
+    device, options = build_device(req, report)
+    options.update(aes_key=key, hw_params=req.hw_params, pad16=req.pad16)
+    entries = nxp.entries_of(device, options)
+    image = nxp.encode(device, options)
+    payload_size = len(image) - 12
+    if key is None:
         if req.hw_params:
-            image = nxp.hw_params_image(image)
+            payload_size = len(image) - 12 - 22
             if len(image) > nxp.HW_PARAMS_MAX:
                 raise InvalidInput("--hw_params", f"the record is {len(image)} bytes, the HWParameters limit is 0x800")
     address = req.address
@@ -179,24 +177,18 @@ def generate(req: NxpRequest, report) -> bytes:
                 if tag in nxp.K32W0_MAX and size > nxp.K32W0_MAX[tag]:
                     raise InvalidInput(nxp.TAGS[tag][0], f"{size} bytes; the K32W0 reader accepts at most "
                                                          f"{nxp.K32W0_MAX[tag]} (it would report the entry missing)")
-        if req.platform in ("k32w1", "mcxw71") and key is None and not req.hw_params and len(payload) % 16:
+        if req.platform in ("k32w1", "mcxw71") and key is None and not req.hw_params and payload_size % 16:
             report.warn("a plain image whose size is not a multiple of 16 fails the K32W1/MCXW71 FwkImpl reader's "
                         "hash check; use --pad16 or --hw_params")
-    elif 12 + len(payload) > nxp.READER_BUFFER and not req.hw_params:
-        raise InvalidInput("--out", f"the image is {12 + len(payload)} bytes, the readers' buffer holds 4096")
+    elif 12 + payload_size > nxp.READER_BUFFER and not req.hw_params:
+        raise InvalidInput("--out", f"the image is {12 + payload_size} bytes, the readers' buffer holds 4096")
     ws = WriteSet(overwrite=req.overwrite).add(req.out, image, secret=True)
     if req.hex:
         if address is None:
             raise InvalidInput("--hex", "needs --address or --platform")
-        from ..formats.nrfconnect import to_intel_hex
-
         ws.add(req.hex, to_intel_hex(image, address), secret=True)
     ws.commit()
-    print(f"wrote {req.out} ({len(image)} bytes, {nxp_kind(key, req.hw_params)}), "
-          f"SHA-256 {hashlib.sha256(image).hexdigest()}")
-    if req.platform:
-        print(programming_hint(req.platform, os.path.basename(req.out), address))
-    return image
+    return image, address
 
 
 def nxp_kind(key, hw_params) -> str:

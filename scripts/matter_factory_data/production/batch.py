@@ -19,6 +19,8 @@ same directory is refused, and holds the batch key until the batch is complete.
 from __future__ import annotations
 
 import base64
+import csv
+import datetime
 import hashlib
 import json
 import os
@@ -27,14 +29,31 @@ import string
 import sys
 import time
 
-from ..crypto import spake2p
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ..codes import onboarding
+from ..codes.qrimage import BATCH_MASK, qr_png
+from ..crypto import attestation, cd, keys, spake2p
 from ..errors import InvalidInput, OperationFailed
-from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, check_date
+from ..fileio import read_bytes, write_atomic
+from ..formats import esp32, nrfconnect, nxp
+from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData, check_date, parse_hex
 from ..provisioning import parse_valid_from
 from ..requests import BatchRequest
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
-from .engine import (Progress, RunLock, complete_lines, csv_text, job_count, produce, read_state, remove_tree,
-                     sync_filesystem, write_new, write_state)
+from .engine import (
+    Progress,
+    RunLock,
+    complete_lines,
+    csv_text,
+    job_count,
+    produce,
+    read_state,
+    remove_tree,
+    sync_filesystem,
+    write_new,
+    write_state,
+)
 
 MANIFEST_HEADER = ("serial,vendor_id,product_id,discriminator,passcode,manual_code,qr_code,spake2_it,spake2_salt,"
                    "rd_uid,dac_serial,dac_sha256,path")
@@ -86,10 +105,6 @@ def _hex_of_bytes(value):
 def read_csv_rows(path: str, pai, report_bad, skip_bad: bool) -> list[dict]:
     """Validated rows of a per-device CSV (header: any of serial, passcode, discriminator, spake2_salt,
     rd_uid, dac_cert, dac_key, user.<name>). Problems are reported as file:line: column: rule."""
-    import csv
-
-    from ..fileio import read_bytes
-    from ..model import parse_hex
 
     text = read_bytes(path, "--csv").decode("utf-8-sig", errors="replace")
     reader = csv.reader(text.splitlines())
@@ -190,8 +205,6 @@ def _check_dirname(serial: str, what: str) -> None:
 def load_dac_pair(cert_path: str, key_path: str, pai, where: str) -> tuple[bytes, bytes, int, bytes]:
     """(DAC DER, raw 32-byte key, certificate serial, public point) of a pre-provisioned pair, checked against
     the PAI (the serial and point come from that one parse, so the workers need not parse it again)."""
-    from ..crypto import attestation, keys
-
     try:
         der = keys.load_certificate_der(cert_path, "dac_cert")
         scalar = keys.load_dac_scalar(key_path, "dac_key")
@@ -240,26 +253,17 @@ _W: dict = {}
 
 
 def _worker_init(ctx: dict) -> None:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from ..crypto import attestation
-
     _worker_close()
     _W.update(ctx)
     _W["pai_key"] = ec.derive_private_key(ctx["pai_scalar"], ec.SECP256R1())
     _W["keyed"] = Keyed(ctx["key"])
     _W["template"] = attestation.DacTemplate(ctx["pai_der"], _W["pai_key"], ctx["vid"], ctx["pid"], ctx["cn"],
                                              ctx["not_before"], ctx["not_after"])
-    from ..codes import onboarding
-    from ..formats import nrfconnect
-    from ..model import FactoryData
     _W["modules"] = (onboarding, nrfconnect, FactoryData)
     _W["doc_template"] = nrfconnect.DocTemplate(VARYING)
     _W["validated"] = False
     _W["key_der"] = attestation.key_der_from_scalar
     if ctx["png"]:
-        from ..codes.qrimage import BATCH_MASK, qr_png
-
         _W["qr_png"], _W["qr_mask"] = qr_png, BATCH_MASK
 
 
@@ -305,8 +309,6 @@ def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
 def probe_devices(ctx: dict, chunk: list[tuple[int, dict]]) -> None:
     """Make ``chunk``'s devices in memory (every value, check, certificate and encoding, no file): a batch
     runs this on its first and last device before it writes anything, so a bad option fails cleanly."""
-    from ..crypto import attestation
-
     _worker_init(ctx)
     try:
         prepared = _prepare_devices(chunk)
@@ -454,32 +456,12 @@ def _write_devices(serials, json_texts, images, dac_ders, key_ders, texts, pngs,
 
 def _nxp_image(fd, passcode: int, cd_der: bytes) -> bytes:
     """The NXP binary of one device (the same entries ``matter-factory-data nxp`` writes)."""
-    from ..formats import nxp
-
-    entries = {1: fd.spake2_verifier, 2: fd.spake2_salt, 3: fd.spake2_it, 4: fd.dac_key, 5: fd.dac_cert,
-               6: fd.pai_cert, 7: fd.discriminator, 8: passcode, 9: fd.vendor_id, 10: fd.product_id,
-               11: cd_der, 12: fd.vendor_name, 13: fd.product_name, 14: fd.sn, 15: fd.date, 16: fd.hw_ver,
-               17: fd.hw_ver_str}
-    if fd.rd_uid is not None:
-        entries[18] = fd.rd_uid
-    if fd.product_finish is not None:
-        entries[22] = fd.product_finish
-    if fd.primary_color is not None:
-        entries[23] = fd.primary_color
-    return nxp.plain_image(nxp.encode_payload(entries))
+    return nxp.encode(fd, {"passcode": passcode, "cd": cd_der})
 
 
 def _esp32_image(fd, dac_point: bytes, cd_der: bytes | None) -> bytes:
     """The NVS partition of one device (esp-matter-mfg-tool's keys and order)."""
-    from ..formats import esp32
-
-    values = dict(discriminator=fd.discriminator, iteration_count=fd.spake2_it, salt=fd.spake2_salt,
-                  vendor_id=fd.vendor_id, vendor_name=fd.vendor_name, product_id=fd.product_id,
-                  product_name=fd.product_name, hw_ver=fd.hw_ver, hw_ver_str=fd.hw_ver_str, date=fd.date,
-                  rd_uid=fd.rd_uid, product_finish=fd.product_finish, product_color=fd.primary_color,
-                  part_number=fd.part_number, serial=fd.sn, dac_cert=fd.dac_cert, dac_key=fd.dac_key,
-                  dac_pub_key=dac_point, pai_cert=fd.pai_cert, verifier=fd.spake2_verifier, cd=cd_der)
-    return esp32.partition([(esp32.NAMESPACE, esp32.chip_factory_entries(values))])
+    return esp32.encode(fd, {"dac_pub_key": dac_point, "cd": cd_der})
 
 
 # ---------------------------------------------------------------- driver
@@ -527,9 +509,6 @@ def spec_of(req: BatchRequest) -> Spec:
 def run(req: BatchRequest, report) -> dict:
     """Produce (or finish) a batch; returns a summary."""
     spec = spec_of(req)
-    from ..crypto import attestation, keys
-    from ..fileio import read_bytes
-
     if spec.format == "nxp" and not req.cd:
         raise InvalidInput("--cd", "required with --format nxp (the NXP image carries the Certification Declaration)")
     if "{n" not in spec.serial_pattern:
@@ -568,8 +547,6 @@ def run(req: BatchRequest, report) -> dict:
         raise InvalidInput("--product_id", f"0x{spec.product_id:04X} differs from the PAI product ID 0x{pai_pid:04X}")
     cd_der = None
     if req.cd:
-        from ..crypto import cd
-
         cd_der = read_bytes(req.cd, "--cd")
         content = cd.parse(cd_der, "--cd").content
         problems = cd.check_against_certificates(content, _FakeDac(spec.vendor_id, spec.product_id), pai)
@@ -662,9 +639,6 @@ def run(req: BatchRequest, report) -> dict:
 def dac_validity(spec: Spec, pai):
     """(notBefore, notAfter) of a batch's DACs: from --valid_from or the manufacturing date at 00:00:00 UTC,
     for --lifetime days or until the PAI ends; outside the PAI's validity is an error, not a silent change."""
-    import datetime
-
-    from ..crypto import attestation
 
     if spec.valid_from is None:
         not_before = attestation.date_start(spec.date)
@@ -749,8 +723,6 @@ def _run_locked(spec: Spec, req, report, ctx: dict, rows, batch_dir: str, state_
                 remove_tree(os.path.join(batch_dir, name))
     cd_der = ctx["cd_der"]
     if cd_der is not None:
-        from ..fileio import write_atomic
-
         write_atomic(os.path.join(batch_dir, "CD.der"), cd_der)
     ctx["key"] = key
     ctx["serial_prefix"] = serial_prefix

@@ -14,23 +14,41 @@ from __future__ import annotations
 import base64
 import csv
 import datetime
+import hashlib
 import io
+import json
 import os
 import secrets
 import shutil
 import struct
+import tempfile
 import uuid
 import zlib
 
-from ..crypto import attestation, spake2p
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from ..codes import onboarding
+from ..codes.qrimage import qr_png
+from ..crypto import attestation, cd, keys, spake2p
+from ..crypto.der import Certificate
 from ..errors import InvalidInput, OperationFailed
-from ..fileio import read_bytes
-from ..formats import esp32
+from ..fileio import make_directories, read_bytes, remove_directories, write_atomic
+from ..formats import esp32, esp_secure_cert
+from ..model import check_date, check_field
 from ..requests import Esp32Request
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
-from .engine import (Progress, RunLock, complete_lines, csv_text, job_count, produce, read_state, sync_filesystem,
-                     write_new)
+from .engine import (
+    Progress,
+    RunLock,
+    complete_lines,
+    csv_text,
+    job_count,
+    produce,
+    read_state,
+    sync_filesystem,
+    write_new,
+)
 
 FILE_KEYS = ("dac-cert", "dac-key", "dac-pub-key", "pai-cert", "cert-dclrn")
 FINISHES = ["other", "matte", "satin", "polished", "rugged", "fabric"]
@@ -161,9 +179,6 @@ DS_TARGETS = ("esp32h2", "esp32p4", "esp32c5", "esp32c61", "esp32s31")
 def run(req: Esp32Request, report) -> dict:
     """Produce the devices (or finish an interrupted run of the same command); returns the summary path, the
     number of devices of the run and how many this invocation made."""
-    import hashlib
-    import json
-
     ctx, identity = _plan(req, report)
     out_root = ctx["out_root"]
     state_path = os.path.join(out_root, STATE)
@@ -197,8 +212,6 @@ def run(req: Esp32Request, report) -> dict:
         _check_signing_window(ctx)
     # the first device, made in memory: a bad option fails here, before anything is written
     _probe(ctx)
-    from ..fileio import make_directories, remove_directories
-
     made = make_directories(out_root)
     try:
         lock = RunLock(out_root, LOCK, "esp32 run")
@@ -225,8 +238,6 @@ def run(req: Esp32Request, report) -> dict:
 def _probe(ctx: dict) -> None:
     """Make the first device in a private temporary directory and throw it away: every per-device rule
     (names, dates, sizes, certificates) is then checked before the run writes anything of its own."""
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="mfd-esp32-check-") as tmp:
         os.mkdir(os.path.join(tmp, DEVICE_STAGING), 0o700)
         probe = dict(ctx, out_root=tmp, out_root_abs=tmp)
@@ -238,10 +249,6 @@ def _probe(ctx: dict) -> None:
 
 
 def _run_checked(req: Esp32Request, report, ctx, state, fresh, keyed, count, out_root, state_path, journal_path) -> dict:
-    import json
-
-    from ..fileio import write_atomic
-
     if fresh and os.path.exists(journal_path):
         os.remove(journal_path)
     write_atomic(state_path, (json.dumps(state, indent=1) + "\n").encode(), secret=True)
@@ -281,8 +288,6 @@ def _run_checked(req: Esp32Request, report, ctx, state, fresh, keyed, count, out
 def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
     """Every check of the command line and its inputs, before anything is written; returns the context the
     workers need and what identifies this run (for resuming it)."""
-    import hashlib
-
     vid, pid = req.vendor_id, req.product_id
     for option, value in (("--vendor-id", vid), ("--product-id", pid), ("--hw-ver", req.hw_ver)):
         if value is not None and not 0 <= value <= 0xFFFF:
@@ -332,8 +337,8 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
     spake2p.check_iterations(req.iteration_count, "--iteration-count")
     if req.passcode is not None:
         spake2p.check_passcode(req.passcode, "--passcode")
-    if req.discriminator is not None and not 0 <= req.discriminator <= 0xFFF:
-        raise InvalidInput("--discriminator", f"{req.discriminator} is out of range (allowed 0..4095)")
+    if req.discriminator is not None:
+        check_field("discriminator", req.discriminator, "--discriminator")
     if (req.salt is None) != (req.verifier is None) or (req.salt is not None and req.passcode is None):
         if req.salt is not None or req.verifier is not None:
             raise InvalidInput("--salt/--verifier", "give --salt, --verifier and --passcode together")
@@ -362,8 +367,6 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
         if not (len(d) in (8, 10, 16, 18) and d[:4].isdigit()):
             raise InvalidInput("--mfg-date", f"{d!r} is not YYYY-MM-DD or YYYYMMDD (plus up to 8 vendor characters)")
         day = d[:10] if len(d) in (10, 18) else f"{d[:4]}-{d[4:6]}-{d[6:8]}"
-        from ..model import check_date
-
         check_date(day, "--mfg-date")
     extra_nvs = list_entries(req)
     for name, value, limit in (("--vendor-name", req.vendor_name, 32), ("--product-name", req.product_name, 32),
@@ -400,8 +403,6 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
     password = req.pwd.encode() if req.pwd else None
     fixed_dac = None
     if mode is not None:
-        from ..crypto import keys
-
         supplied_dac = bool(req.dac_cert or req.dac_key)
         if not req.cert or (not req.key and not supplied_dac):
             raise InvalidInput("-c/-k", "--paa/--pai need the CA certificate (-c) and key (-k)")
@@ -437,8 +438,6 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
         raise InvalidInput("--dac-cert/--dac-key", "need --pai -c <PAI>")
     cd_der = read_bytes(req.cert_dclrn, "--cert-dclrn") if req.cert_dclrn else None
     if cd_der is not None:  # a Certification Declaration, and one for this product
-        from ..crypto import cd
-
         content = cd.parse(cd_der, "--cert-dclrn").content
         if content.vendor_id != vid or pid not in content.product_ids:
             raise InvalidInput("--cert-dclrn", f"the CD is for vendor 0x{content.vendor_id:04X}, products "
@@ -469,9 +468,6 @@ def _pai_scalar(keyed) -> int:
 
 def _generate_pai(ctx: dict, keyed) -> bytes:
     """--paa: the run's PAI, "<cn prefix> PAI 00", signed by the PAA."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     req = ctx["req"]
     paa_key = ec.derive_private_key(ctx["ca_scalar"], ec.SECP256R1())
     pai_key = ec.derive_private_key(_pai_scalar(keyed), ec.SECP256R1())
@@ -495,8 +491,6 @@ def _check_signing_window(ctx: dict) -> None:
 def device_uuid(keyed, index: int, ctx: dict) -> str:
     """The device's folder name: a random-looking version 4 UUID derived from the run's key."""
     if ctx["fixed_dac"] is not None:
-        from ..crypto.der import Certificate
-
         cn = Certificate(ctx["fixed_dac"][0]).subject.get("2.5.4.3")
         if cn:
             try:
@@ -512,8 +506,6 @@ _W: dict = {}
 
 
 def _worker_init(ctx: dict) -> None:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     _worker_close()
     _W.update(ctx)
     _W["keyed"] = Keyed(ctx["key"])
@@ -523,10 +515,6 @@ def _worker_init(ctx: dict) -> None:
         not_before, not_after = attestation.validity(ctx["valid_from"], req.lifetime + 1)
         _W["template"] = attestation.DacTemplate(ctx["pai_der"], key, req.vendor_id, req.product_id, "-",
                                                  not_before, not_after)
-    import json
-
-    from ..formats import esp_secure_cert
-    from ..codes.qrimage import qr_png
 
     _W["helpers"] = (json.dumps, write_new, qr_png, esp_secure_cert.partition)
 
@@ -719,8 +707,6 @@ def _pem(label: str, der: bytes) -> bytes:
 
 
 def _subject_cn(der: bytes) -> str | None:
-    from ..crypto.der import Certificate
-
     cn = Certificate(der).subject.get("2.5.4.3")
     return cn[0] if cn else None
 
@@ -728,8 +714,6 @@ def _subject_cn(der: bytes) -> str | None:
 def _write_reports(req: Esp32Request, ctx: dict, journal_path: str, state: dict) -> str:
     """staging/config.csv, master.csv, pin_disc.csv, the summary and cn_dacs CSVs, in one pass over the
     journal (memory does not grow with the number of devices); each file is synced and renamed into place."""
-    import json
-
     out_root, staging = ctx["out_root"], os.path.join(ctx["out_root"], "staging")
     started = datetime.datetime.fromisoformat(state["started"])
     with open(journal_path, encoding="utf-8") as f:
@@ -766,8 +750,6 @@ def _write_reports(req: Esp32Request, ctx: dict, journal_path: str, state: dict)
 
 def _write_csv_files(files: list, first: list, more=()) -> None:
     """Write several CSV files side by side: each into a temporary file beside it, synced, renamed into place."""
-    import tempfile
-
     opened = []
     try:
         for path, crlf, secret in files:
