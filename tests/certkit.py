@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from matter_factory_data.crypto import attestation
+from matter_factory_data.crypto import attestation, issuing
 
 UTC = datetime.timezone.utc
 START = datetime.datetime(2024, 1, 1, tzinfo=UTC)
@@ -39,7 +39,7 @@ def make(kind, vid=None, pid=None, issuer=None, key=None, not_before=START, not_
             key = ec.generate_private_key(curve or ec.SECP256R1())
     subject = name(f"Test {kind.upper()}", vid, pid, lower)
     issuer_cert, issuer_key = issuer if issuer else (None, key)
-    b = (x509.CertificateBuilder().serial_number(attestation.random_serial()).subject_name(subject)
+    b = (x509.CertificateBuilder().serial_number(issuing.random_serial()).subject_name(subject)
          .issuer_name(issuer_cert.subject if issuer_cert else subject).public_key(key.public_key())
          .not_valid_before(not_before).not_valid_after(not_after))
     if bc is DEFAULT:
@@ -70,4 +70,4 @@ def chain(vid=0xFFF1, pid=0x8000, pai_pid=None, **dac_kwargs):
 
 
 def parsed(pair):
-    return attestation.load_cert(attestation.der(pair[0]), "cert")
+    return attestation.load_cert(issuing.der(pair[0]), "cert")

@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from matter_factory_data.crypto import attestation, der
+from matter_factory_data.crypto import attestation, dac_template, der, issuing
 from matter_factory_data.errors import InvalidInput
 from certkit import START, UTC, chain, make, parsed
 from conftest import CREDS, FIXTURES, assert_clean_error, run_script
@@ -92,14 +92,14 @@ def test_known_chain_fields_U():
 
 
 def _issue_chain(vid=0xFFF1, pid=0x8000, valid_from=START, lifetime=None):
-    paa_key = attestation.generate_p256_key()
-    paa = attestation.issue_certificate("paa", "PAA", paa_key.public_key(), paa_key, vid=vid, valid_from=valid_from,
+    paa_key = issuing.generate_p256_key()
+    paa = issuing.issue_certificate("paa", "PAA", paa_key.public_key(), paa_key, vid=vid, valid_from=valid_from,
                                         lifetime_days=lifetime)
-    pai_key = attestation.generate_p256_key()
-    pai = attestation.issue_certificate("pai", "PAI", pai_key.public_key(), paa_key, paa, vid=vid,
+    pai_key = issuing.generate_p256_key()
+    pai = issuing.issue_certificate("pai", "PAI", pai_key.public_key(), paa_key, paa, vid=vid,
                                         valid_from=valid_from, lifetime_days=lifetime)
-    dac_key = attestation.generate_p256_key()
-    dac = attestation.issue_certificate("dac", "DAC", dac_key.public_key(), pai_key, pai, vid=vid, pid=pid,
+    dac_key = issuing.generate_p256_key()
+    dac = issuing.issue_certificate("dac", "DAC", dac_key.public_key(), pai_key, pai, vid=vid, pid=pid,
                                         valid_from=valid_from, lifetime_days=lifetime)
     return (paa, paa_key), (pai, pai_key), (dac, dac_key)
 
@@ -123,7 +123,7 @@ def test_issued_certificates_follow_the_profile_field_by_field():
         point = cert.public_key().public_numbers()
         raw = b"\x04" + point.x.to_bytes(32, "big") + point.y.to_bytes(32, "big")
         assert exts[2].value.digest == hashlib.sha1(raw).digest()
-        assert len(attestation.der(cert)) <= 600
+        assert len(issuing.der(cert)) <= 600
         rdns = list(cert.subject.rdns)
         assert all(len(r) == 1 for r in rdns)
         for attr in cert.subject:
@@ -135,7 +135,7 @@ def test_issued_certificates_follow_the_profile_field_by_field():
     assert [a.value for a in paa.subject] == ["PAA", "FFF1"]
     assert dac.not_valid_before_utc == START and dac.not_valid_after_utc == attestation.NO_EXPIRY
     # GeneralizedTime for 9999, UTCTime for 2024
-    raw = attestation.der(dac)
+    raw = issuing.der(dac)
     assert b"\x18\x0f99991231235959Z" in raw and b"\x17\x0d240101000000Z" in raw
     report = attestation.check_chain(*(parsed(x) for x in ((dac, None), (pai, None), (paa, None))), dac_key, 0xFFF1, 0x8000)
     assert report.errors == [] and report.deviations == []
@@ -144,7 +144,7 @@ def test_issued_certificates_follow_the_profile_field_by_field():
 def test_lifetime_and_time_encoding():
     (_, _), (_, _), (dac, _) = _issue_chain(valid_from=datetime.datetime(2049, 12, 31, tzinfo=UTC), lifetime=2)
     assert dac.not_valid_after_utc == datetime.datetime(2050, 1, 1, 23, 59, 59, tzinfo=UTC)
-    raw = attestation.der(dac)
+    raw = issuing.der(dac)
     assert b"\x17\x0d491231000000Z" in raw and b"\x18\x0f20500101235959Z" in raw
 
 
@@ -378,15 +378,15 @@ def test_dac_template_writes_the_builders_bytes(cn, template_cn):
     from cryptography.hazmat.primitives.asymmetric import ec
 
     _, (pai, pai_key), _ = _issue_chain()
-    pai_der = attestation.der(pai)
-    dac_key = attestation.generate_p256_key()
+    pai_der = issuing.der(pai)
+    dac_key = issuing.generate_p256_key()
     point = attestation.public_point(dac_key.private_numbers().private_value)
     not_before, not_after = attestation.validity(START, 3650)
-    template = attestation.DacTemplate(pai_der, pai_key, 0xFFF1, 0x8000, template_cn or cn, not_before, not_after)
+    template = dac_template.DacTemplate(pai_der, pai_key, 0xFFF1, 0x8000, template_cn or cn, not_before, not_after)
     for serial in (1, 0x7F, 0x80, 0x1234_5678_9ABC_DEF0 & (2**63 - 1)):
         ours = x509.load_der_x509_certificate(
             template.issue(serial, point, deterministic=True, cn=cn if template_cn else None))
-        ref = attestation.issue_certificate("dac", cn, dac_key.public_key(), pai_key, pai, vid=0xFFF1, pid=0x8000,
+        ref = issuing.issue_certificate("dac", cn, dac_key.public_key(), pai_key, pai, vid=0xFFF1, pid=0x8000,
                                             valid_from=START, lifetime_days=3650, serial=serial)
         assert ours.tbs_certificate_bytes == ref.tbs_certificate_bytes
         pai.public_key().verify(ours.signature, ours.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
@@ -397,7 +397,7 @@ def test_key_encodings_from_a_scalar_match_cryptography(scalar):
     from cryptography.hazmat.primitives import serialization as s
 
     key = ec.derive_private_key(scalar, ec.SECP256R1())
-    assert attestation.key_der_from_scalar(scalar) == key.private_bytes(
+    assert dac_template.key_der_from_scalar(scalar) == key.private_bytes(
         s.Encoding.DER, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption())
-    assert attestation.pkcs8_der_from_scalar(scalar) == key.private_bytes(
+    assert dac_template.pkcs8_der_from_scalar(scalar) == key.private_bytes(
         s.Encoding.DER, s.PrivateFormat.PKCS8, s.NoEncryption())

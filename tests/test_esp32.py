@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from matter_factory_data.crypto import attestation, keys
+from matter_factory_data.crypto import attestation, dac_template, keys
 from matter_factory_data.formats import esp32
 from matter_factory_data.inspection import inspect_esp32
 from conftest import CREDS, ROOT, run_script
@@ -509,7 +509,7 @@ def test_inspect_reads_secure_cert_files(tmp_path):
     # a DAC key that is not the DAC's is caught
     data = open(path, "rb").read()
     records = sc.named_values(sc.read(data))
-    other = attestation.key_der_from_scalar(12345)
+    other = dac_template.key_der_from_scalar(12345)
     (tmp_path / "bad.bin").write_bytes(sc.partition(records["dac-cert"], records["pai-cert"], other))
     r = run_script("inspect", str(tmp_path / "bad.bin"))
     assert r.code != 0 and "result: OK" not in r.stdout
@@ -525,7 +525,7 @@ def test_pem_writer_matches_cryptography():
     der = open(os.path.join(TEST, "Chip-Test-DAC-FFF1-8000-0000-Cert.der"), "rb").read()
     assert _pem("CERTIFICATE", der) == x509.load_der_x509_certificate(der).public_bytes(s.Encoding.PEM)
     key = ec.derive_private_key(987654321, ec.SECP256R1())
-    assert _pem("PRIVATE KEY", attestation.pkcs8_der_from_scalar(987654321)) == key.private_bytes(
+    assert _pem("PRIVATE KEY", dac_template.pkcs8_der_from_scalar(987654321)) == key.private_bytes(
         s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption())
 
 

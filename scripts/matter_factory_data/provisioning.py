@@ -9,7 +9,7 @@ from typing import Any
 
 from cryptography import x509
 
-from .crypto import attestation
+from .crypto import attestation, issuing
 from .crypto import cd as cdmod
 from .crypto.keys import load_certificate_der, load_p256_key
 from .errors import InvalidInput
@@ -69,8 +69,8 @@ def _resolve_signer(option: str, cert_path: str | None, key_path: str | None, sd
     if sdk:
         report.info(f"{sdk_note} ({os.path.join(sdk, sdk_stem)}-Cert.pem)")
         return load_ca(os.path.join(sdk, sdk_stem + "-Cert.pem"), os.path.join(sdk, sdk_stem + "-Key.pem"), option)
-    key = attestation.generate_p256_key()
-    cert = attestation.issue_certificate("paa", fresh_cn, key.public_key(), key, valid_from=fresh_start)
+    key = issuing.generate_p256_key()
+    cert = issuing.issue_certificate("paa", fresh_cn, key.public_key(), key, valid_from=fresh_start)
     _add_pair(files, outdir, fresh_name, cert, key)
     report.warn(fresh_warning.format(path=os.path.join(outdir, f"{fresh_name}_cert.der")))
     return cert, key
@@ -86,10 +86,10 @@ def resolve_paa(cert_path: str | None, key_path: str | None, report, not_before,
 
 
 def _add_pair(files: list, outdir: str, name: str, cert, key) -> None:
-    files.append((os.path.join(outdir, f"{name}_cert.der"), attestation.der(cert), False))
-    files.append((os.path.join(outdir, f"{name}_cert.pem"), attestation.pem(cert), False))
-    files.append((os.path.join(outdir, f"{name}_key.der"), attestation.key_der(key), True))
-    files.append((os.path.join(outdir, f"{name}_key.pem"), attestation.key_pem(key), True))
+    files.append((os.path.join(outdir, f"{name}_cert.der"), issuing.der(cert), False))
+    files.append((os.path.join(outdir, f"{name}_cert.pem"), issuing.pem(cert), False))
+    files.append((os.path.join(outdir, f"{name}_key.der"), issuing.key_der(key), True))
+    files.append((os.path.join(outdir, f"{name}_key.pem"), issuing.key_pem(key), True))
 
 
 def generated_credentials(req: NrfRequest, report, outdir: str) -> Credentials:
@@ -105,22 +105,22 @@ def generated_credentials(req: NrfRequest, report, outdir: str) -> Credentials:
     if req.gen_certs:
         name = f"{req.vendor_name or ''}_{req.product_name or ''}".strip("_") or "Matter Device"
         paa_cert, paa_key = resolve_paa(req.paa_cert, req.paa_key, report, start, outdir, files)
-        attestation.check_issuer(attestation.load_cert(attestation.der(paa_cert), "--paa_cert"), "paa",
+        attestation.check_issuer(attestation.load_cert(issuing.der(paa_cert), "--paa_cert"), "paa",
                                  req.date, warn=report.warn)
-        pai_key = attestation.generate_p256_key()
-        pai = attestation.issue_certificate(
+        pai_key = issuing.generate_p256_key()
+        pai = issuing.issue_certificate(
             "pai", name[:64], pai_key.public_key(), paa_key, paa_cert, vid=req.vendor_id,
             valid_from=max(start, paa_cert.not_valid_before_utc), manufacturing_date=req.date,
         )
-        dac_key = attestation.generate_p256_key()
-        dac = attestation.issue_certificate(
+        dac_key = issuing.generate_p256_key()
+        dac = issuing.issue_certificate(
             "dac", name[:64], dac_key.public_key(), pai_key, pai, vid=req.vendor_id, pid=req.product_id,
             valid_from=max(start, pai.not_valid_before_utc), manufacturing_date=req.date,
         )
         _add_pair(files, outdir, "PAI", pai, pai_key)
         _add_pair(files, outdir, "DAC", dac, dac_key)
-        creds.dac_cert, creds.dac_key, creds.pai_cert = attestation.der(dac), dac_key, attestation.der(pai)
-        creds.pai_key, creds.paa_cert, creds.paa_key = pai_key, attestation.der(paa_cert), paa_key
+        creds.dac_cert, creds.dac_key, creds.pai_cert = issuing.der(dac), dac_key, issuing.der(pai)
+        creds.pai_key, creds.paa_cert, creds.paa_key = pai_key, issuing.der(paa_cert), paa_key
         report.info(f"generated PAI and DAC certificates in {outdir}")
     if req.gen_cd:
         signer_cert, signer_key = resolve_cd_signer(req.cd_signing_cert, req.cd_signing_key, report, outdir, files)
@@ -150,28 +150,13 @@ def resolve_cd_signer(cert_path: str | None, key_path: str | None, report, outdi
         "freshly generated test key ({path}); commissioners will not trust this CD signer", report, outdir, files)
 
 
-def parse_valid_from(text: str, what: str = "--valid_from"):
-    """``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS`` (also with ``T``), in UTC."""
-    t = text.strip().replace("T", " ").rstrip("Z")
-    if t.isascii():  # strptime also reads other scripts' digits
-        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
-            try:
-                value = datetime.datetime.strptime(t, fmt).replace(tzinfo=datetime.timezone.utc)
-            except ValueError:
-                continue
-            if value.year < 1950:
-                raise InvalidInput(what, f"{text!r} is before 1950-01-01, the first date X.509 can express")
-            return value
-    raise InvalidInput(what, f"{text!r} is not a date/time of the form YYYY-MM-DD [HH:MM:SS]")
-
-
 def cert_and_key_files(prefix: str, cert, key, password: bytes | None = None) -> list:
     """(path, bytes, secret) for PREFIX-Cert.{der,pem} and PREFIX-Key.{der,pem}."""
     return [
-        (prefix + "-Cert.der", attestation.der(cert), False),
-        (prefix + "-Cert.pem", attestation.pem(cert), False),
-        (prefix + "-Key.der", attestation.key_der(key, password), True),
-        (prefix + "-Key.pem", attestation.key_pem(key, password), True),
+        (prefix + "-Cert.der", issuing.der(cert), False),
+        (prefix + "-Cert.pem", issuing.pem(cert), False),
+        (prefix + "-Key.der", issuing.key_der(key, password), True),
+        (prefix + "-Key.pem", issuing.key_pem(key, password), True),
     ]
 
 
@@ -189,16 +174,16 @@ class TestCredentials:
 
 def test_credentials(vendor_id: int, product_id: int, name: str = "Matter Test Device") -> TestCredentials:
     """Test credentials for one product, made in-process (``demo`` and ``--gen_certs`` write theirs to disk)."""
-    paa_key, pai_key, dac_key, cd_key = (attestation.generate_p256_key() for _ in range(4))
-    paa = attestation.issue_certificate("paa", "Matter Test PAA", paa_key.public_key(), paa_key)
-    pai = attestation.issue_certificate("pai", f"{name} PAI"[:64], pai_key.public_key(), paa_key, paa, vid=vendor_id)
-    dac = attestation.issue_certificate("dac", f"{name} DAC"[:64], dac_key.public_key(), pai_key, pai, vid=vendor_id,
+    paa_key, pai_key, dac_key, cd_key = (issuing.generate_p256_key() for _ in range(4))
+    paa = issuing.issue_certificate("paa", "Matter Test PAA", paa_key.public_key(), paa_key)
+    pai = issuing.issue_certificate("pai", f"{name} PAI"[:64], pai_key.public_key(), paa_key, paa, vid=vendor_id)
+    dac = issuing.issue_certificate("dac", f"{name} DAC"[:64], dac_key.public_key(), pai_key, pai, vid=vendor_id,
                                         pid=product_id)
-    cd_signer = attestation.issue_certificate("paa", "Matter Test CD Signing Authority", cd_key.public_key(), cd_key)
+    cd_signer = issuing.issue_certificate("paa", "Matter Test CD Signing Authority", cd_key.public_key(), cd_key)
     content = cdmod.CDContent(vendor_id=vendor_id, product_ids=[product_id], device_type_id=0,
                               certificate_id="FFFFFFFFFFFFFFFFFFF", security_level=0, security_information=0,
                               version_number=0xFFFF, certification_type=0)
-    return TestCredentials(paa_cert=attestation.der(paa), pai_cert=attestation.der(pai), dac_cert=attestation.der(dac),
+    return TestCredentials(paa_cert=issuing.der(paa), pai_cert=issuing.der(pai), dac_cert=issuing.der(dac),
                            dac_key=dac_key.private_numbers().private_value.to_bytes(32, "big"),
                            cd=cdmod.sign(content, cd_signer, cd_key))
 
@@ -208,24 +193,24 @@ def nxp_certificate_files(req: NxpCertsRequest, report) -> list:
     Chip-PAA-NXP-* (unless a PAA is given), Chip-PAI-NXP-<VID>-<PID>-*, Chip-DAC-NXP-<VID>-<PID>-*, and
     Chip-Test-CD-<VID>-<PID>.der with ``gen_cd``."""
     lifetime = req.lifetime
-    valid_from = parse_valid_from(req.valid_from)
+    valid_from = attestation.parse_valid_from(req.valid_from)
     cn = f"{req.vendor_name} {req.product_name}"
     tag = f"{req.vendor_id:X}-{req.product_id:X}"
     files: list = []
     if req.paa_cert and req.paa_key:
         paa_cert, paa_key = load_ca(req.paa_cert, req.paa_key, "paa")
-        attestation.check_issuer(attestation.load_cert(attestation.der(paa_cert), "--paa_cert"), "paa",
+        attestation.check_issuer(attestation.load_cert(issuing.der(paa_cert), "--paa_cert"), "paa",
                                  warn=report.warn)
     else:
-        paa_key = attestation.generate_p256_key()
-        paa_cert = attestation.issue_certificate("paa", cn, paa_key.public_key(), paa_key, valid_from=valid_from,
+        paa_key = issuing.generate_p256_key()
+        paa_cert = issuing.issue_certificate("paa", cn, paa_key.public_key(), paa_key, valid_from=valid_from,
                                                  lifetime_days=lifetime)
         files += cert_and_key_files(os.path.join(req.output, "Chip-PAA-NXP"), paa_cert, paa_key)
-    pai_key = attestation.generate_p256_key()
-    pai = attestation.issue_certificate("pai", cn, pai_key.public_key(), paa_key, paa_cert, vid=req.vendor_id,
+    pai_key = issuing.generate_p256_key()
+    pai = issuing.issue_certificate("pai", cn, pai_key.public_key(), paa_key, paa_cert, vid=req.vendor_id,
                                         valid_from=max(valid_from, paa_cert.not_valid_before_utc), lifetime_days=lifetime)
-    dac_key = attestation.generate_p256_key()
-    dac = attestation.issue_certificate("dac", cn, dac_key.public_key(), pai_key, pai, vid=req.vendor_id,
+    dac_key = issuing.generate_p256_key()
+    dac = issuing.issue_certificate("dac", cn, dac_key.public_key(), pai_key, pai, vid=req.vendor_id,
                                         pid=req.product_id, valid_from=max(valid_from, pai.not_valid_before_utc),
                                         lifetime_days=lifetime)
     files += cert_and_key_files(os.path.join(req.output, f"Chip-PAI-NXP-{tag}"), pai, pai_key)

@@ -13,27 +13,27 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
-from matter_factory_data.crypto import attestation  # noqa: E402
+from matter_factory_data.crypto import attestation, issuing  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=2000)
     n = ap.parse_args().count
-    paa_key = attestation.generate_p256_key()
-    paa = attestation.issue_certificate("paa", "PAA", paa_key.public_key(), paa_key, vid=0xFFF1)
-    pai_key = attestation.generate_p256_key()
-    pai = attestation.issue_certificate("pai", "PAI", pai_key.public_key(), paa_key, paa, vid=0xFFF1)
+    paa_key = issuing.generate_p256_key()
+    paa = issuing.issue_certificate("paa", "PAA", paa_key.public_key(), paa_key, vid=0xFFF1)
+    pai_key = issuing.generate_p256_key()
+    pai = issuing.issue_certificate("pai", "PAI", pai_key.public_key(), paa_key, paa, vid=0xFFF1)
 
     t = time.process_time()
-    keys = [attestation.generate_p256_key() for _ in range(n)]
+    keys = [issuing.generate_p256_key() for _ in range(n)]
     keygen = (time.process_time() - t) / n
     t = time.process_time()
-    dacs = [attestation.issue_certificate("dac", "DAC", k.public_key(), pai_key, pai, vid=0xFFF1, pid=0x8000)
+    dacs = [issuing.issue_certificate("dac", "DAC", k.public_key(), pai_key, pai, vid=0xFFF1, pid=0x8000)
             for k in keys]
     issue = (time.process_time() - t) / n
-    ders = [attestation.der(d) for d in dacs]
-    pai_parsed = attestation.load_cert(attestation.der(pai), "pai")
+    ders = [issuing.der(d) for d in dacs]
+    pai_parsed = attestation.load_cert(issuing.der(pai), "pai")
     t = time.process_time()
     for d, k in zip(ders[:500], keys):
         attestation.check_chain(attestation.load_cert(d, "dac"), pai_parsed, None, k.private_numbers().private_value,

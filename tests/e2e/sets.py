@@ -6,7 +6,7 @@ import datetime
 import subprocess
 import sys
 
-from matter_factory_data.crypto import attestation, cd as cdmod, spake2p
+from matter_factory_data.crypto import attestation, cd as cdmod, issuing, spake2p
 
 from . import harness
 
@@ -57,7 +57,7 @@ def _reissue(der, kind, issuer_der, signer_key):
 
     vid, pid = attestation.matter_ids(attestation.load_cert(der, "certificate"))
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    return attestation.der(attestation.issue_certificate(kind, cn, cert.public_key(), signer_key,
+    return issuing.der(issuing.issue_certificate(kind, cn, cert.public_key(), signer_key,
                                                          issuer_cert=_cert(issuer_der), vid=vid, pid=pid,
                                                          valid_from=cert.not_valid_before_utc,
                                                          check=False))  # a broken chain on purpose
@@ -99,7 +99,7 @@ def dac_violating_profile(dac_der, pai_der, pai_key):
                .add_extension(x509.SubjectKeyIdentifier.from_public_key(dac.public_key()), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier(attestation.skid_of(attestation.load_cert(pai_der, "PAI")),
                                                           None, None), critical=False))
-    return attestation.der(builder.sign(pai_key, hashes.SHA256()))
+    return issuing.der(builder.sign(pai_key, hashes.SHA256()))
 
 
 def _broken_signature(cd_der):
@@ -120,14 +120,14 @@ def corrupt(name, values, demo, cd_cert, cd_key):
     elif name == "iterations_not_the_verifiers":
         v["iterations"] = v["iterations"] + 1
     elif name == "dac_key_not_the_dacs":
-        v["dac_key"] = attestation.generate_p256_key().private_numbers().private_value.to_bytes(32, "big")
+        v["dac_key"] = issuing.generate_p256_key().private_numbers().private_value.to_bytes(32, "big")
     elif name == "untrusted_paa":
-        paa_key = attestation.generate_p256_key()
-        kw["paa"] = attestation.der(attestation.issue_certificate("paa", "Other PAA", paa_key.public_key(), paa_key))
+        paa_key = issuing.generate_p256_key()
+        kw["paa"] = issuing.der(issuing.issue_certificate("paa", "Other PAA", paa_key.public_key(), paa_key))
     elif name == "pai_not_signed_by_paa":
-        v["pai"] = _reissue(v["pai"], "pai", read(demo / "PAA_cert.der"), attestation.generate_p256_key())
+        v["pai"] = _reissue(v["pai"], "pai", read(demo / "PAA_cert.der"), issuing.generate_p256_key())
     elif name == "dac_not_signed_by_pai":
-        v["dac"] = _reissue(v["dac"], "dac", v["pai"], attestation.generate_p256_key())
+        v["dac"] = _reissue(v["dac"], "dac", v["pai"], issuing.generate_p256_key())
     elif name == "device_pid_not_the_dacs":
         kw["device_product_id"] = v["product_id"] + 1
     elif name == "device_vid_not_the_dacs":

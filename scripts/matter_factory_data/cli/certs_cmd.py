@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 from .. import provisioning
-from ..crypto import attestation, cd, keys
+from ..crypto import attestation, cd, issuing, keys
 from ..errors import InvalidInput
 from ..fileio import WriteSet, read_bytes
 from ..model import check_date
@@ -95,21 +95,21 @@ def issue_main(kind: str, argv: list[str], prog: str) -> int:
         raise InvalidInput("--vendor_id/--product_id", "a DAC needs both")
     if kind == "pai" and args.vendor_id is None:
         raise InvalidInput("--vendor_id", "a PAI needs a vendor ID")
-    valid_from = provisioning.parse_valid_from(args.valid_from) if args.valid_from else datetime.datetime.now(
+    valid_from = attestation.parse_valid_from(args.valid_from) if args.valid_from else datetime.datetime.now(
         datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     password = args.key_password.encode() if args.key_password else None
-    key = keys.load_p256_key(args.key, "--key", password) if args.key else attestation.generate_p256_key()
+    key = keys.load_p256_key(args.key, "--key", password) if args.key else issuing.generate_p256_key()
     ca_cert = ca_key = None
     if kind != "paa":
         ca_cert, ca_key = provisioning.load_ca(args.ca_cert, args.ca_key, "ca", args.ca_key_password)
         # the CA can issue this certificate: a PAA for a PAI, a PAI (not a PAA) for a DAC
-        attestation.check_issuer(attestation.load_cert(attestation.der(ca_cert), "--ca_cert"),
+        attestation.check_issuer(attestation.load_cert(issuing.der(ca_cert), "--ca_cert"),
                                  "paa" if kind == "pai" else "pai", warn=report.warn)
         if ca_cert.not_valid_before_utc > valid_from:
             raise InvalidInput("--valid_from", f"{valid_from:%Y-%m-%d %H:%M:%S} is before the CA's notBefore "
                                f"{ca_cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S}; the chain would not verify")
     cn = args.cn or {"paa": "Matter PAA", "pai": "Matter PAI", "dac": "Matter DAC"}[kind]
-    cert = attestation.issue_certificate(kind, cn, key.public_key(), key if kind == "paa" else ca_key, ca_cert,
+    cert = issuing.issue_certificate(kind, cn, key.public_key(), key if kind == "paa" else ca_key, ca_cert,
                                          vid=args.vendor_id, pid=pid, valid_from=valid_from,
                                          lifetime_days=args.lifetime)
     ws = WriteSet(overwrite=args.overwrite)

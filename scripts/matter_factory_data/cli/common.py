@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import dataclasses
 import os
 import re
 import sys
@@ -167,7 +166,7 @@ CLI_ONLY = frozenset({"verbose", "from_config", "log_level"})  # options about t
 
 def request_from(cls, namespace):
     """The typed request a command's parsed options stand for (every option is one field of it)."""
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = set(cls._fields)
     extra = set(vars(namespace)) - names - CLI_ONLY
     if extra:  # a parser option the request does not carry: a programming error, caught by the tests
         raise TypeError(f"{cls.__name__} has no field for {sorted(extra)}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..build import kconfig
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES
 from ..pipelines.nrfconnect import generate
 from ..requests import NrfRequest
@@ -112,6 +111,8 @@ def config_values(argv: list[str], report) -> dict:
     known, _ = pre.parse_known_args(argv)
     if not known.from_config:
         return {}
+    from ..build import kconfig  # kconfiglib and the Kconfig tree: only for --from_config
+
     return kconfig.request_values(kconfig.read_config(known.from_config), warn=report.warn)
 
 

@@ -1,22 +1,16 @@
-"""Device attestation certificates (PAA / PAI / DAC): issuing, profile checks, chain checks.
+"""Device attestation certificates (PAA / PAI / DAC): the profile and chain rules, on certificates read by
+``der.Certificate``.
 
 Profiles follow the Matter specification (section 6.2) as the SDK checks them in
-``VerifyAttestationCertificateFormat``; issuing follows ``chip-cert gen-att-cert`` conventions.
+``VerifyAttestationCertificateFormat``. Issuing lives in ``issuing`` (cryptography's X.509 builder) and, for
+batches, ``dac_template`` (the same bytes from a DER template).
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import hmac
-import secrets
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import serialization as s
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509.oid import NameOID
 
 from ..errors import InvalidInput
 from .der import (
@@ -41,35 +35,6 @@ MAX_DER_LEN = 600
 KINDS = ("paa", "pai", "dac")
 
 
-def _x509():
-    return x509
-
-
-def random_serial() -> int:
-    """64 random bits with the top bit cleared (positive, at most 8 content bytes), never zero."""
-    while True:
-        s = secrets.randbits(63)
-        if s:
-            return s
-
-
-def generate_p256_key():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def matter_name(cn: str, vid: int | None = None, pid: int | None = None):
-    x509 = _x509()
-    if not 1 <= len(cn.encode("utf-8")) <= 64:  # X.509's bound for a common name (ub-common-name), as UTF-8
-        raise InvalidInput("--cn", f"common name {cn[:70]!r} is {len(cn.encode('utf-8'))} bytes of UTF-8; "
-                                   f"X.509 allows 1..64")
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    if vid is not None:
-        attrs.append(x509.NameAttribute(x509.ObjectIdentifier(OID_VENDOR_ID), f"{vid:04X}"))
-    if pid is not None:
-        attrs.append(x509.NameAttribute(x509.ObjectIdentifier(OID_PRODUCT_ID), f"{pid:04X}"))
-    return x509.Name([x509.RelativeDistinguishedName([a]) for a in attrs])
-
-
 def validity(valid_from: datetime.datetime, lifetime_days: int | None) -> tuple[datetime.datetime, datetime.datetime]:
     """notBefore = valid_from; notAfter = valid_from + lifetime - 1 s, or 9999-12-31 23:59:59 (no expiry)."""
     if valid_from.tzinfo is None:
@@ -89,75 +54,6 @@ def validity(valid_from: datetime.datetime, lifetime_days: int | None) -> tuple[
         raise InvalidInput("--lifetime", f"{lifetime_days} days from {valid_from:%Y-%m-%d} end after 9999-12-31, "
                                          f"the last date X.509 can express (leave out --lifetime: no expiry)")
     return valid_from, not_after
-
-
-def issue_certificate(
-    kind: str,
-    cn: str,
-    public_key,
-    signer_key,
-    issuer_cert=None,
-    vid: int | None = None,
-    pid: int | None = None,
-    valid_from: datetime.datetime | None = None,
-    lifetime_days: int | None = None,
-    serial: int | None = None,
-    paa_pathlen: int | None = 1,
-    manufacturing_date: str | None = None,
-    check: bool = True,
-):
-    """One certificate of the Matter profile ``kind`` (paa, pai, dac), signed ECDSA-SHA256."""
-    x509 = _x509()
-    if kind not in KINDS:
-        raise ValueError(kind)
-    if kind == "dac" and (vid is None or pid is None):
-        raise InvalidInput("dac", "a DAC needs both a vendor ID and a product ID")
-    if kind == "pai" and vid is None:
-        raise InvalidInput("pai", "a PAI needs a vendor ID")
-    if kind == "paa" and pid is not None:
-        raise InvalidInput("paa", "a PAA must not carry a product ID")
-    if kind != "paa" and issuer_cert is None:
-        raise InvalidInput(kind, "needs the issuing CA certificate and key")
-    for name, value in (("vendor ID", vid), ("product ID", pid)):
-        if value is not None and not 0 <= value <= 0xFFFF:
-            raise InvalidInput(kind, f"{name} {value} does not fit 16 bits")
-    if valid_from is None:
-        valid_from = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    not_before, not_after = validity(valid_from, lifetime_days)
-    if issuer_cert is not None and lifetime_days is None:  # "no expiry" under a CA that expires: end with it
-        not_after = min(not_after, issuer_cert.not_valid_after_utc)
-    subject = matter_name(cn, vid, pid)
-    skid = x509.SubjectKeyIdentifier.from_public_key(public_key)
-    builder = (
-        x509.CertificateBuilder()
-        .serial_number(serial if serial is not None else random_serial())
-        .subject_name(subject)
-        .issuer_name(issuer_cert.subject if issuer_cert is not None else subject)
-        .public_key(public_key)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-    )
-    if kind == "dac":
-        bc = x509.BasicConstraints(ca=False, path_length=None)
-        ku = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
-    else:
-        bc = x509.BasicConstraints(ca=True, path_length=0 if kind == "pai" else paa_pathlen)
-        ku = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
-    if issuer_cert is not None:
-        aki = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    else:
-        aki = skid.digest
-    builder = (
-        builder.add_extension(bc, critical=True)
-        .add_extension(ku, critical=True)
-        .add_extension(skid, critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier(aki, None, None), critical=False)
-    )
-    cert = builder.sign(signer_key, hashes.SHA256())
-    if issuer_cert is not None and check:  # the chain rules, before the caller writes anything
-        check_issued(der(cert), kind, der(issuer_cert), "paa" if kind == "pai" else "pai", f"new {kind.upper()}",
-                     manufacturing_date)
-    return cert
 
 
 # ---------------------------------------------------------------- reading (DER reader, see der.py)
@@ -217,14 +113,18 @@ def matter_ids(cert, lenient: bool = False) -> tuple[int | None, int | None]:
 
 
 def skid_of(cert) -> bytes | None:
-    """Subject key identifier of a ``der.Certificate`` or a ``cryptography`` certificate."""
-    if hasattr(cert, "skid"):
-        return cert.skid
-    x509 = _x509()
-    try:
-        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except x509.ExtensionNotFound:
-        return None
+    """Subject key identifier of a ``der.Certificate`` or a ``cryptography`` certificate (read again as DER:
+    this module never needs cryptography's X.509 stack)."""
+    return _as_der_certificate(cert).skid
+
+
+def _as_der_certificate(cert) -> Certificate:
+    if isinstance(cert, Certificate):
+        return cert
+    # a cryptography certificate: its X.509 module has already imported serialization, so this costs nothing
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return Certificate(cert.public_bytes(Encoding.DER))
 
 
 def profile_findings(cert, kind: str) -> tuple[list[str], list[str]]:
@@ -356,11 +256,7 @@ def signed_by(cert, issuer) -> bool:
 def key_matches(cert, private_key) -> bool:
     """Does ``private_key`` (a scalar or a ``cryptography`` key) belong to ``cert``'s public key?"""
     scalar = private_key if isinstance(private_key, int) else private_key.private_numbers().private_value
-    if hasattr(cert, "public_key_bytes"):
-        point = cert.public_key_bytes
-    else:
-        point = cert.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-    return hmac.compare_digest(public_point(scalar), point)
+    return hmac.compare_digest(public_point(scalar), _as_der_certificate(cert).public_key_bytes)
 
 
 class ChainReport:
@@ -544,122 +440,22 @@ def check_factory_credentials(fd, dac_key, report, strict: bool = False, paa_pat
     result.raise_or_warn(report.warn, strict)
 
 
-def der(cert) -> bytes:
-    return cert.public_bytes(Encoding.DER)
-
-
-def pem(cert) -> bytes:
-    return cert.public_bytes(Encoding.PEM)
-
-
-def key_der(key, password: bytes | None = None) -> bytes:
-    """SEC1 DER (as chip-cert writes keys); PKCS#8 when encrypted."""
-    if password:
-        return key.private_bytes(s.Encoding.DER, s.PrivateFormat.PKCS8, s.BestAvailableEncryption(password))
-    return key.private_bytes(s.Encoding.DER, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption())
-
-
-def key_pem(key, password: bytes | None = None) -> bytes:
-    if password:
-        return key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.BestAvailableEncryption(password))
-    return key.private_bytes(s.Encoding.PEM, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption())
-
-
 def date_start(date_text: str) -> datetime.datetime:
     """The manufacturing date at 00:00:00 UTC."""
     d = datetime.date.fromisoformat(date_text)
     return datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.timezone.utc)
 
 
-# ---------------------------------------------------------------- fast DAC issuing (batches)
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes([tag, n]) + content
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(body)]) + body + content
-
-
-def _der_int(value: int) -> bytes:
-    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def _der_time(t: datetime.datetime) -> bytes:
-    if t.year < 2050:
-        return _der(0x17, t.strftime("%y%m%d%H%M%SZ").encode())
-    return _der(0x18, t.strftime("%Y%m%d%H%M%SZ").encode())
-
-
-_OID_CN = bytes.fromhex("0603550403")
-_OID_VID = bytes.fromhex("060a2b0601040182a27c0201")
-_OID_PID = bytes.fromhex("060a2b0601040182a27c0202")
-_ALG_ECDSA_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")
-_SPKI_ALG = bytes.fromhex("301306072a8648ce3d020106082a8648ce3d030107")
-_SPKI_HEAD = bytes.fromhex("3059" "301306072a8648ce3d020106082a8648ce3d030107" "034200")
-_SKID_HEAD = bytes.fromhex("301d0603551d0e041604") + b"\x14"
-_EXT_BC_KU = bytes.fromhex("300c0603551d130101ff04023000" "300e0603551d0f0101ff040403020780")
-
-
-class DacTemplate:
-    """Issues Matter DACs under one PAI by filling a DER template: the same bytes ``issue_certificate``
-    writes with ``cryptography``'s builder (a test compares them), at a fraction of the cost per device.
-    Signatures are ECDSA-SHA256, RFC 6979 deterministic when asked."""
-
-    def __init__(self, pai_der: bytes, pai_key, vid: int, pid: int, cn: str,
-                 not_before: datetime.datetime, not_after: datetime.datetime):
-        pai = load_cert(pai_der, "PAI")
-        if pai.skid is None:
-            raise InvalidInput("PAI", "has no subjectKeyIdentifier (a DAC's authorityKeyIdentifier needs it)")
-        self.pai_key = pai_key
-        self._issuer = pai.subject.raw
-        self._validity = _der(0x30, _der_time(not_before) + _der_time(not_after))
-        self._ids = b"".join(_der(0x31, _der(0x30, oid + _der(0x0C, value.encode("utf-8"))))
-                             for oid, value in ((_OID_VID, f"{vid:04X}"), (_OID_PID, f"{pid:04X}")))
-        self._subject = self._subject_with(cn)
-        self._akid = _der(0x30, bytes.fromhex("0603551d23") + _der(0x04, _der(0x30, _der(0x80, pai.skid))))
-        # everything after the serial number up to the public point, and from there to the key identifier:
-        # the same for every certificate with this template's common name (a P-256 point is 65 bytes)
-        self._after_serial = _ALG_ECDSA_SHA256 + self._issuer + self._validity + self._subject + _SPKI_HEAD
-        self._exts_head = _der(0xA3, _der(0x30, _EXT_BC_KU + _SKID_HEAD + bytes(20) + self._akid))[:-20 - len(self._akid)]
-        self._ecdsa: dict = {}
-
-    def _subject_with(self, cn: str) -> bytes:
-        return _der(0x30, _der(0x31, _der(0x30, _OID_CN + _der(0x0C, cn.encode("utf-8")))) + self._ids)
-
-    def tbs(self, serial: int, public_point: bytes, cn: str | None = None) -> bytes:
-        """The TBSCertificate; ``cn`` replaces the template's common name for this one certificate."""
-        if cn is None and len(public_point) == 65:
-            return _der(0x30, b"\xa0\x03\x02\x01\x02" + _der_int(serial) + self._after_serial + public_point
-                        + self._exts_head + hashlib.sha1(public_point).digest() + self._akid)
-        spki = _der(0x30, _SPKI_ALG + _der(0x03, b"\x00" + public_point))
-        skid = _der(0x30, bytes.fromhex("0603551d0e") + _der(0x04, _der(0x04, hashlib.sha1(public_point).digest())))
-        exts = _der(0xA3, _der(0x30, _EXT_BC_KU + skid + self._akid))
-        return _der(0x30, bytes.fromhex("a003020102") + _der_int(serial) + _ALG_ECDSA_SHA256 + self._issuer
-                    + self._validity + (self._subject if cn is None else self._subject_with(cn)) + spki + exts)
-
-    def issue(self, serial: int, public_point: bytes, deterministic: bool = False, cn: str | None = None) -> bytes:
-        algorithm = self._ecdsa.get(deterministic)
-        if algorithm is None:
-            algorithm = self._ecdsa[deterministic] = ec.ECDSA(hashes.SHA256(), deterministic_signing=deterministic)
-        tbs = self.tbs(serial, public_point, cn)
-        sig = self.pai_key.sign(tbs, algorithm)
-        return _der(0x30, tbs + _ALG_ECDSA_SHA256 + _der(0x03, b"\x00" + sig))
-
-
-def pkcs8_der_from_scalar(scalar: int, point: bytes | None = None) -> bytes:
-    """Unencrypted PKCS#8 DER of a P-256 key as OpenSSL writes it (the inner ECPrivateKey without parameters,
-    with the public key), without building a key object."""
-    if point is None:
-        point = public_point(scalar)
-    return (bytes.fromhex("308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420")
-            + scalar.to_bytes(32, "big") + bytes.fromhex("a144034200") + point)
-
-
-def key_der_from_scalar(scalar: int, point: bytes | None = None) -> bytes:
-    """SEC1 ECPrivateKey DER of a P-256 key (what ``key_der`` writes), without building a key object."""
-    if point is None:
-        point = public_point(scalar)
-    return (bytes.fromhex("307702010104") + bytes([32]) + scalar.to_bytes(32, "big")
-            + bytes.fromhex("a00a06082a8648ce3d030107a144034200") + point)
+def parse_valid_from(text: str, what: str = "--valid_from"):
+    """``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS`` (also with ``T``), in UTC."""
+    t = text.strip().replace("T", " ").rstrip("Z")
+    if t.isascii():  # strptime also reads other scripts' digits
+        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+            try:
+                value = datetime.datetime.strptime(t, fmt).replace(tzinfo=datetime.timezone.utc)
+            except ValueError:
+                continue
+            if value.year < 1950:
+                raise InvalidInput(what, f"{text!r} is before 1950-01-01, the first date X.509 can express")
+            return value
+    raise InvalidInput(what, f"{text!r} is not a date/time of the form YYYY-MM-DD [HH:MM:SS]")

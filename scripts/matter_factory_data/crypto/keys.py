@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import re
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..errors import InvalidInput, OperationFailed
@@ -51,6 +50,9 @@ def load_private_key(path: str, what: str, password: str | bytes | None = None):
     """A ``cryptography`` private key from DER/PEM, SEC1/PKCS#8, optionally encrypted."""
     data = read_bytes(path, what)
     pw = password.encode("utf-8") if isinstance(password, str) else password
+    # cryptography's serialization stack costs 28 ms to import: plain key files never need it (load_dac_scalar)
+    from cryptography.hazmat.primitives import serialization
+
     loader = serialization.load_pem_private_key if looks_like_pem(data) else serialization.load_der_private_key
     try:
         return loader(data, password=pw)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from ..crypto.attestation import key_der_from_scalar
+from ..crypto.dac_template import key_der_from_scalar
 from ..crypto.der import ec_private_scalar
 from ..errors import InvalidInput
 from ..model import FactoryData

@@ -12,9 +12,7 @@ import hashlib
 import json
 import os
 import secrets
-from importlib import resources
 
-from .. import provisioning
 from ..codes import onboarding
 from ..codes.qrimage import qr_png
 from ..crypto import attestation, keys, spake2p
@@ -26,6 +24,7 @@ from ..model import LEGACY_PRODUCT_COLORS, PRODUCT_COLORS, PRODUCT_FINISHES, Fac
 from ..requests import NrfRequest
 
 SCHEMA_RESOURCE = "nrfconnect_factory_data.schema"
+DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 # Schemas whose every constraint the model enforces (a test proves it), so no jsonschema run is needed.
 KNOWN_SCHEMA_SHA256 = {
     # the nRF Connect SDK's nrfconnect_factory_data.schema (NCS 2.6 .. master)
@@ -66,7 +65,8 @@ def load_schema_text(path: str) -> bytes:
 
 
 def shipped_schema_text() -> bytes:
-    return resources.files("matter_factory_data.data").joinpath(SCHEMA_RESOURCE).read_bytes()
+    with open(os.path.join(DATA_DIR, SCHEMA_RESOURCE), "rb") as f:  # importlib.resources costs 20 ms to import
+        return f.read()
 
 
 def validate_with_schema(doc: dict, schema_text: bytes, schema_path: str, report) -> None:
@@ -199,7 +199,10 @@ def generate(req: NrfRequest, report) -> WriteSet:
     if req.chip_cert_path:
         report.debug("--chip_cert_path is accepted for compatibility; certificates are made in-process")
     if req.gen_certs or req.gen_cd:
-        creds = provisioning.generated_credentials(req, report, output_dir(prefix))
+        # issuing needs cryptography's X.509 stack (60 ms to import): only this path loads it
+        from ..provisioning import generated_credentials
+
+        creds = generated_credentials(req, report, output_dir(prefix))
         for path, data, secret in creds.files:
             writes.add(path, data, secret)
         dac_cert, dac_key_obj, pai_cert = creds.dac_cert, creds.dac_key, creds.pai_cert

@@ -33,12 +33,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..codes import onboarding
 from ..codes.qrimage import BATCH_MASK, qr_png
-from ..crypto import attestation, cd, keys, spake2p
+from ..crypto import attestation, cd, dac_template, keys, spake2p
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import read_bytes, write_atomic
 from ..formats import esp32, nrfconnect, nxp
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData, check_date, parse_hex
-from ..provisioning import parse_valid_from
+
 from ..requests import BatchRequest
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
 from .engine import (
@@ -257,12 +257,12 @@ def _worker_init(ctx: dict) -> None:
     _W.update(ctx)
     _W["pai_key"] = ec.derive_private_key(ctx["pai_scalar"], ec.SECP256R1())
     _W["keyed"] = Keyed(ctx["key"])
-    _W["template"] = attestation.DacTemplate(ctx["pai_der"], _W["pai_key"], ctx["vid"], ctx["pid"], ctx["cn"],
+    _W["template"] = dac_template.DacTemplate(ctx["pai_der"], _W["pai_key"], ctx["vid"], ctx["pid"], ctx["cn"],
                                              ctx["not_before"], ctx["not_after"])
     _W["modules"] = (onboarding, nrfconnect, FactoryData)
     _W["doc_template"] = nrfconnect.DocTemplate(VARYING)
     _W["validated"] = False
-    _W["key_der"] = attestation.key_der_from_scalar
+    _W["key_der"] = dac_template.key_der_from_scalar
     if ctx["png"]:
         _W["qr_png"], _W["qr_mask"] = qr_png, BATCH_MASK
 
@@ -490,7 +490,7 @@ def spec_of(req: BatchRequest) -> Spec:
         raise InvalidInput("--jobs", f"{req.jobs} is not 1..1024")
     valid_from = None
     if req.valid_from:
-        valid_from = parse_valid_from(req.valid_from)
+        valid_from = attestation.parse_valid_from(req.valid_from)
     return Spec(
         vendor_id=req.vendor_id, product_id=req.product_id, vendor_name=req.vendor_name,
         product_name=req.product_name, date=req.date, hw_ver=req.hw_ver, hw_ver_str=req.hw_ver_str,

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..codes import onboarding
 from ..codes.qrimage import qr_png
-from ..crypto import attestation, cd, keys, spake2p
+from ..crypto import attestation, cd, dac_template, issuing, keys, spake2p
 from ..crypto.der import Certificate
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import make_directories, read_bytes, remove_directories, write_atomic
@@ -453,7 +453,7 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
         secure_commissionable=secure and req.commissionable_data_in_secure_cert,
     )
     # what makes a run the same run: the options (not where it writes or how loudly) and the input files
-    identity = {k: v for k, v in vars(req).items() if k not in ("outdir", "log_level", "jobs", "pwd")}
+    identity = {k: v for k, v in req._asdict().items() if k not in ("outdir", "log_level", "jobs", "pwd")}
     for option in ("cert", "key", "dac_cert", "dac_key", "cert_dclrn", "csv", "mcsv", "nvs_key"):
         path = getattr(req, option, None)
         if path:
@@ -472,10 +472,10 @@ def _generate_pai(ctx: dict, keyed) -> bytes:
     paa_key = ec.derive_private_key(ctx["ca_scalar"], ec.SECP256R1())
     pai_key = ec.derive_private_key(_pai_scalar(keyed), ec.SECP256R1())
     valid_from = ctx["valid_from"]
-    cert = attestation.issue_certificate("pai", f"{req.cn_prefix} PAI 00", pai_key.public_key(), paa_key,
+    cert = issuing.issue_certificate("pai", f"{req.cn_prefix} PAI 00", pai_key.public_key(), paa_key,
                                          x509.load_der_x509_certificate(ctx["ca_der"]), vid=req.vendor_id,
                                          pid=req.product_id, valid_from=valid_from, lifetime_days=req.lifetime + 1)
-    return attestation.der(cert)
+    return issuing.der(cert)
 
 
 def _check_signing_window(ctx: dict) -> None:
@@ -513,7 +513,7 @@ def _worker_init(ctx: dict) -> None:
         req = ctx["req"]
         key = ec.derive_private_key(ctx["ca_scalar"], ec.SECP256R1())
         not_before, not_after = attestation.validity(ctx["valid_from"], req.lifetime + 1)
-        _W["template"] = attestation.DacTemplate(ctx["pai_der"], key, req.vendor_id, req.product_id, "-",
+        _W["template"] = dac_template.DacTemplate(ctx["pai_der"], key, req.vendor_id, req.product_id, "-",
                                                  not_before, not_after)
 
     _W["helpers"] = (json.dumps, write_new, qr_png, esp_secure_cert.partition)
@@ -589,7 +589,7 @@ def _make_device(index: int) -> str:
         point = attestation.public_point(scalar)
         if w["fixed_dac"] is None:
             dac_der = w["template"].issue(r["dac_serial"], point, deterministic=True, cn=dev_uuid)
-        key_der = attestation.key_der_from_scalar(scalar, point)
+        key_der = dac_template.key_der_from_scalar(scalar, point)
         if not secure:
             values.update(dac_cert=dac_der, dac_key=scalar.to_bytes(32, "big"), dac_pub_key=point,
                           pai_cert=w["pai_der"])
@@ -599,7 +599,7 @@ def _make_device(index: int) -> str:
             files["DAC_cert.pem"] = (dac_pem, False)
         files["DAC_key.der"] = (key_der, True)
         if w["fixed_dac"] is None:
-            files["DAC_key.pem"] = (_pem("PRIVATE KEY", attestation.pkcs8_der_from_scalar(scalar, point)), True)
+            files["DAC_key.pem"] = (_pem("PRIVATE KEY", dac_template.pkcs8_der_from_scalar(scalar, point)), True)
         files.update({"DAC_private_key.bin": (scalar.to_bytes(32, "big"), True),
                       "DAC_public_key.bin": (point, False), "PAI_cert.der": (w["pai_der"], False)})
         cn_row = [(_subject_cn(dac_der) if w["fixed_dac"] is not None else dev_uuid) or dev_uuid, dac_pem.decode()]
