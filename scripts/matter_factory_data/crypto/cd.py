@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -21,8 +21,9 @@ MAX_PRODUCT_IDS = 100
 MAX_AUTHORIZED_PAAS = 10
 
 
-@dataclass
-class CDContent:
+class CDContent(NamedTuple):
+    """The content of a Certification Declaration (Matter TLV inside the CMS envelope)."""
+
     vendor_id: int
     product_ids: list
     device_type_id: int
@@ -34,7 +35,7 @@ class CDContent:
     format_version: int = 1
     dac_origin_vendor_id: int | None = None
     dac_origin_product_id: int | None = None
-    authorized_paa_list: list = field(default_factory=list)
+    authorized_paa_list: tuple | list = ()
 
     def validate(self) -> None:
         def rng(name, v, hi):
@@ -246,8 +247,7 @@ class _Der:
         return self.pos == len(self.data)
 
 
-@dataclass
-class ParsedCD:
+class ParsedCD(NamedTuple):
     content_tlv: bytes
     signer_skid: bytes
     signature: bytes

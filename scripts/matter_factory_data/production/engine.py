@@ -16,11 +16,9 @@ import io
 import itertools
 import json
 import marshal
-import multiprocessing
 import os
 import pickle
 import select
-import shutil
 import signal
 import sys
 import time
@@ -111,7 +109,10 @@ def pool_kind() -> str:
 def _stdlib_pool(init, ctx, work, tasks, jobs: int, consume) -> None:
     """The portable pool: ``concurrent.futures.ProcessPoolExecutor``, at most four chunks per worker in
     flight (memory does not grow with the number of chunks)."""
-    import concurrent.futures  # only here: it imports logging, which the fork pool's runs do not need
+    # only here: concurrent.futures and multiprocessing import logging, sockets and pickle machinery that the
+    # fork pool's runs do not need
+    import concurrent.futures
+    import multiprocessing
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
@@ -520,7 +521,18 @@ def write_new(directory: str, name: str, data: bytes, secret: bool) -> None:
 
 
 def remove_tree(path: str, ignore_errors: bool = False) -> None:
-    shutil.rmtree(path, ignore_errors=ignore_errors)
+    """``shutil.rmtree`` for the small trees a run leaves (shutil's import pulls in bz2 and lzma)."""
+    try:
+        for root, dirs, files in os.walk(path, topdown=False):
+            for name in files:
+                os.unlink(os.path.join(root, name))
+            for name in dirs:
+                full = os.path.join(root, name)
+                os.unlink(full) if os.path.islink(full) else os.rmdir(full)
+        os.rmdir(path)
+    except OSError:
+        if not ignore_errors:
+            raise
 
 
 def csv_text(rows: list[list[str]], end: str = "\n") -> str:
