@@ -1,4 +1,5 @@
-"""Our Intel HEX writer against intelhex's write_hex_file (the nRF Connect reference script's writer)."""
+"""The batch's fast Intel HEX writer against intelhex's write_hex_file (the plain path, and the nRF Connect
+reference script's writer)."""
 
 import io
 
@@ -24,19 +25,20 @@ def intelhex_text(image: bytes, offset: int) -> bytes:
        offset=st.one_of(st.integers(0, 0x3FFFF), st.integers(0xFFFF0000, 0xFFFFF000),
                         st.sampled_from([0, 0xFB000, 0xFF000, 0xFFFF0, 0x10000 - 1400, 0x1FFF8])))
 def test_same_text_as_intelhex(image, offset):
-    assert nrfconnect.to_intel_hex(image, offset) == intelhex_text(image, offset)
+    assert nrfconnect.to_intel_hex_fast(image, offset) == intelhex_text(image, offset) \
+        == nrfconnect.to_intel_hex(image, offset)
 
 
 @pytest.mark.parametrize("length", [1, 15, 16, 17, 255 * 16, 4096 + 7, 70000])
 @pytest.mark.parametrize("offset", [0, 0xFB000, 0xFFFF0, 0x10000 - 16])
 def test_same_text_as_intelhex_at_record_and_segment_edges(length, offset):
     image = bytes((i * 7 + 3) & 0xFF for i in range(length))  # every byte value, sums that wrap
-    assert nrfconnect.to_intel_hex(image, offset) == intelhex_text(image, offset)
+    assert nrfconnect.to_intel_hex_fast(image, offset) == intelhex_text(image, offset)
 
 
 def test_all_ff_records_checksums_wrap():
     image = b"\xff" * 64
-    lines = nrfconnect.to_intel_hex(image, 0xFB000).decode().splitlines()
+    lines = nrfconnect.to_intel_hex_fast(image, 0xFB000).decode().splitlines()
     assert lines[0] == ":02000004000FEB"
     assert lines[1] == ":10B00000" + "FF" * 16 + "50"
     assert lines[-1] == ":00000001FF"
@@ -44,4 +46,4 @@ def test_all_ff_records_checksums_wrap():
 
 def test_image_beyond_32_bit_addresses_is_refused():
     with pytest.raises(InvalidInput, match="does not fit 32-bit addresses"):
-        nrfconnect.to_intel_hex(b"\x00" * 32, 0xFFFFFFF0)
+        nrfconnect.to_intel_hex_fast(b"\x00" * 32, 0xFFFFFFF0)

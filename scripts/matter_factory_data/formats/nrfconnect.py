@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import cbor2
+from intelhex import IntelHex
 
 from ..errors import InvalidInput
 from ..model import DEVICE_KEY_ORDER, FIELD_SPECS, HEX_PREFIX, FactoryData, parse_hex
@@ -30,97 +30,31 @@ FIELDS = {name: name for name in FIELD_SPECS}  # every model field, under its ow
 TERMINATOR = b"\x00"
 
 
-# ---------------------------------------------------------------- CBOR encoder
-
-
-def _head(major: int, n: int) -> bytes:
-    m = major << 5
-    if n < 24:
-        return bytes([m | n])
-    if n <= 0xFF:
-        return bytes([m | 24, n])
-    if n <= 0xFFFF:
-        return bytes([m | 25]) + struct.pack(">H", n)
-    if n <= 0xFFFFFFFF:
-        return bytes([m | 26]) + struct.pack(">I", n)
-    return bytes([m | 27]) + struct.pack(">Q", n)
-
-
-def _encode_int(value: int, out: bytearray) -> None:
-    if value >= 0:
-        out += _head(0, value)
-    else:
-        out += _head(1, -1 - value)
-
-
-_KEY_CACHE: dict = {}
-
-
-def _encode_text(text: str, out: bytearray) -> None:
-    raw = text.encode("utf-8")
-    out += _head(3, len(raw))
-    out += raw
-
-
-def _encode_key(key: str, out: bytearray) -> None:
-    enc = _KEY_CACHE.get(key)
-    if enc is None:
-        raw = key.encode("utf-8")
-        enc = _head(3, len(raw)) + raw
-        if len(_KEY_CACHE) < 256:
-            _KEY_CACHE[key] = enc
-    out += enc
-
-
-def _encode_bytes(raw: bytes, out: bytearray) -> None:
-    out += _head(2, len(raw))
-    out += raw
-
-
-def _encode_nested(value: Any, out: bytearray, hex_as_bytes: bool, path: str) -> None:
-    if value is True:
-        out.append(0xF5)
-    elif value is False:
-        out.append(0xF4)
-    elif value is None:
-        out.append(0xF6)
-    elif isinstance(value, int):
-        _encode_int(value, out)
-    elif isinstance(value, str):
-        if hex_as_bytes and value.startswith(HEX_PREFIX):
-            _encode_bytes(parse_hex(value, path), out)
-        else:
-            _encode_text(value, out)
-    elif isinstance(value, (bytes, bytearray)):
-        _encode_bytes(bytes(value), out)
-    elif isinstance(value, list):
-        out += _head(4, len(value))
-        for i, item in enumerate(value):
-            _encode_nested(item, out, hex_as_bytes, f"{path}[{i}]")
-    elif isinstance(value, dict):
-        out += _head(5, len(value))
-        for k, v in value.items():
-            _encode_text(k, out)
-            _encode_nested(v, out, hex_as_bytes, f"{path}.{k}")
-    else:
-        raise InvalidInput(path, f"cannot encode a {type(value).__name__} value in factory data")
+# ---------------------------------------------------------------- CBOR encoder (cbor2)
 
 
 def encode_cbor(doc: dict, user_hex_as_bytes: bool = False) -> bytes:
-    """The CBOR map of a JSON-level factory data document."""
-    out = bytearray(_head(5, len(doc)))
-    for key, value in doc.items():
-        _encode_key(key, out)
-        if isinstance(value, bool) or value is None:
-            _encode_nested(value, out, False, key)
-        elif isinstance(value, int):
-            _encode_int(value, out)
-        elif isinstance(value, str):
-            raw = parse_hex(value, key) if value.startswith(HEX_PREFIX) else value.encode("utf-8")
-            _encode_bytes(raw, out)
-        else:
-            _encode_nested(value, out, user_hex_as_bytes, key)
-    return bytes(out)
+    """The CBOR map of a JSON-level factory data document, written by ``cbor2`` (definite lengths,
+    minimal integers, document order): top-level strings become byte strings, nested values keep their
+    types. Batches fill ``DocTemplate`` instead, which a test proves gives the same bytes."""
+    try:
+        return cbor2.dumps({key: _cbor_value(key, value, user_hex_as_bytes) for key, value in doc.items()})
+    except (cbor2.CBOREncodeError, TypeError, ValueError) as e:
+        raise InvalidInput("partition", f"cannot encode the document as CBOR ({e})") from None
+
+
+def _cbor_value(path: str, value: Any, hex_as_bytes: bool, top: bool = True) -> Any:
+    if isinstance(value, str):
+        if value.startswith(HEX_PREFIX) and (top or hex_as_bytes):
+            return parse_hex(value, path)
+        return value.encode("utf-8") if top else value
+    if isinstance(value, float):
+        raise InvalidInput(path, f"floating-point value {value!r} is not allowed (the device parser rejects floats)")
+    if isinstance(value, dict):
+        return {k: _cbor_value(f"{path}.{k}", v, hex_as_bytes, False) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cbor_value(f"{path}[{i}]", v, hex_as_bytes, False) for i, v in enumerate(value)]
+    return value
 
 
 def image_bytes(cbor: bytes) -> bytes:
@@ -227,20 +161,44 @@ class DocTemplate:
         return steps, json_text + "}", bytes(cbor) + TERMINATOR
 
 
+def _head(major: int, n: int) -> bytes:
+    """A CBOR head (major type and minimal-length argument), for ``DocTemplate``'s pieces."""
+    m = major << 5
+    if n < 24:
+        return bytes([m | n])
+    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if n < 1 << (8 * size):
+            return bytes([m | info]) + n.to_bytes(size, "big")
+    raise ValueError(n)
+
+
 def _key_bytes(key: str) -> bytes:
-    out = bytearray()
-    _encode_key(key, out)
-    return bytes(out)
+    raw = key.encode("utf-8")
+    return _head(3, len(raw)) + raw
 
 
 def to_intel_hex(image: bytes, offset: int) -> bytes:
-    """Intel HEX text of the image at ``offset``, as intelhex's ``write_hex_file`` writes it (the reference's
-    writer; a test compares the two): 16-byte data records that never cross a 64 KiB boundary, an extended
-    linear address record before the first record at or above 64 KiB and at every 64 KiB boundary, no start
-    address record, uppercase hex, LF line ends, the EOF record. Written here because it runs once per device
-    in batches, where intelhex's per-byte bookkeeping dominated."""
+    """Intel HEX text of the image at ``offset``, written by ``intelhex`` (the reference script's writer): the
+    plain path, for single devices. Batches use ``to_intel_hex_fast``: the same text, a test compares them."""
+    _check_hex_range(image, offset)
+    ih = IntelHex()
+    ih.frombytes(image, offset=offset)
+    out = io.StringIO()
+    ih.write_hex_file(out, write_start_addr=False)
+    return out.getvalue().encode("ascii")
+
+
+def _check_hex_range(image: bytes, offset: int) -> None:
     if offset < 0 or offset + len(image) > 0x100000000:
         raise InvalidInput("--offset", f"0x{offset:x} + {len(image)} bytes does not fit 32-bit addresses")
+
+
+def to_intel_hex_fast(image: bytes, offset: int) -> bytes:
+    """Intel HEX text of the image at ``offset``, as intelhex's ``write_hex_file`` writes it: 16-byte data records that never cross a 64 KiB boundary, an extended
+    linear address record before the first record at or above 64 KiB and at every 64 KiB boundary, no start
+    address record, uppercase hex, LF line ends, the EOF record. The batch accelerator: it runs once per
+    device there, where intelhex's per-byte bookkeeping dominated."""
+    _check_hex_range(image, offset)
     end = len(image)
     base = offset & 0xFFFF
     if not end or base + end > 0x10000:

@@ -398,7 +398,7 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
             if len(image) > size:
                 raise InvalidInput(f"device {serial}", f"factory data needs {len(image)} bytes, the partition holds {size}")
         offset = w["offset"]
-        images = [("factory_data.hex", [nrfconnect.to_intel_hex(image, offset) for _, image in docs]),
+        images = [("factory_data.hex", [nrfconnect.to_intel_hex_fast(image, offset) for _, image in docs]),
                   ("factory_data.bin", [image for _, image in docs])]
     else:
         json_texts = [json.dumps(fd.to_doc()).encode("ascii") for fd in fds]
