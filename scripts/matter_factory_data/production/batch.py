@@ -509,6 +509,35 @@ def spec_of(req: BatchRequest) -> Spec:
 def run(req: BatchRequest, report) -> dict:
     """Produce (or finish) a batch; returns a summary."""
     spec = spec_of(req)
+    _check_spec(spec, req)
+    pai_der, pai, pai_scalar, cd_der = _credentials(spec, req, report)
+    rows, csv_digest, dac_pairs = _devices(spec, req, report, pai)
+    # the DACs' validity: inside the PAI's, from the manufacturing date unless --valid_from says otherwise
+    not_before, not_after = dac_validity(spec, pai)
+    seed_key = hashlib.sha256(b"matter-factory-data seed:" + req.seed.encode()).digest() if req.seed is not None \
+        else None
+    batch_dir = os.path.join(req.out, f"{spec.vendor_id:04x}_{spec.product_id:04x}")
+    ctx = _worker_context(spec, rows, batch_dir, seed_key, pai_der, pai_scalar, cd_der, dac_pairs, not_before,
+                          not_after)
+    # every option is checked on real devices before the first byte is written: the first and the last
+    # (the longest generated serial), made in memory
+    probe_devices(ctx, [(i, rows[i] if rows is not None else {}) for i in sorted({0, spec.count - 1})])
+
+    # the batch directory, locked for this run, and its state
+    state_path = os.path.join(batch_dir, STATE_FILE)
+    manifest_path = os.path.join(batch_dir, MANIFEST)
+    fingerprint = spec.fingerprint(pai_der, csv_digest, req.dac_dir, req.seed)
+    _make_batch_dir(req.out, batch_dir)
+    lock = RunLock(batch_dir, LOCK_FILE, "batch")
+    try:
+        return _run_locked(spec, req, report, ctx, rows, batch_dir, state_path, manifest_path, fingerprint,
+                           seed_key, lock)
+    finally:
+        lock.release()
+
+
+def _check_spec(spec: Spec, req: BatchRequest) -> None:
+    """The options that need no file: format, serial pattern, SPAKE2+ parameters."""
     if spec.format == "nxp" and not req.cd:
         raise InvalidInput("--cd", "required with --format nxp (the NXP image carries the Certification Declaration)")
     if "{n" not in spec.serial_pattern:
@@ -527,7 +556,10 @@ def run(req: BatchRequest, report) -> dict:
     if not spake2p.MIN_SALT_LEN <= spec.salt_len <= spake2p.MAX_SALT_LEN:
         raise InvalidInput("--salt_len", f"must be {spake2p.MIN_SALT_LEN}..{spake2p.MAX_SALT_LEN}, got {spec.salt_len}")
 
-    # credentials
+
+def _credentials(spec: Spec, req: BatchRequest, report) -> tuple:
+    """The PAI (checked as an issuer for this VID/PID, under --paa_cert when given), its key's scalar, and the
+    CD (checked against the VID/PID and the PAI)."""
     pai_der = keys.load_certificate_der(req.pai_cert, "--pai_cert")
     pai = attestation.load_cert(pai_der, "--pai_cert")
     # the scalar, not a key object: plain key files are read without cryptography's serialization stack,
@@ -555,8 +587,11 @@ def run(req: BatchRequest, report) -> dict:
                                f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}")
         if problems:
             raise InvalidInput("--cd", problems[0])
+    return pai_der, pai, pai_scalar, cd_der
 
-    # devices
+
+def _devices(spec: Spec, req: BatchRequest, report, pai) -> tuple:
+    """The per-device inputs: CSV rows (and the CSV's digest), pre-provisioned DAC pairs; sets the count."""
     rows = None
     csv_digest = None
     if req.csv:
@@ -587,13 +622,13 @@ def run(req: BatchRequest, report) -> dict:
                                          f"vendor ID 0x{spec.vendor_id:04X} (use --force to insist)")
         report.warn("=" * 20 + " --seed: every DAC key, passcode and salt of this batch can be recomputed from the "
                     "seed; use it for test batches only " + "=" * 20)
+    return rows, csv_digest, dac_pairs
 
-    # the DACs' validity: inside the PAI's, from the manufacturing date unless --valid_from says otherwise
-    not_before, not_after = dac_validity(spec, pai)
-    seed_key = hashlib.sha256(b"matter-factory-data seed:" + req.seed.encode()).digest() if req.seed is not None \
-        else None
-    batch_dir = os.path.join(req.out, f"{spec.vendor_id:04x}_{spec.product_id:04x}")
-    ctx = {
+
+def _worker_context(spec: Spec, rows, batch_dir: str, seed_key, pai_der: bytes, pai_scalar: int, cd_der, dac_pairs,
+                    not_before, not_after) -> dict:
+    """What every worker needs (plain values only: it may cross a process boundary)."""
+    return {
         "key": seed_key or secrets.token_bytes(32), "vid": spec.vendor_id, "pid": spec.product_id,
         "vendor_name": spec.vendor_name,
         "product_name": spec.product_name, "date": spec.date, "hw_ver": spec.hw_ver, "hw_ver_str": spec.hw_ver_str,
@@ -609,31 +644,20 @@ def run(req: BatchRequest, report) -> dict:
         "fixed_passcodes": frozenset(r["passcode"] for r in rows if "passcode" in r) if rows else frozenset(),
         "fixed_discriminators": frozenset(r["discriminator"] for r in rows if "discriminator" in r) if rows else frozenset(),
     }
-    # every option is checked on real devices before the first byte is written: the first and the last
-    # (the longest generated serial), made in memory
-    probe_devices(ctx, [(i, rows[i] if rows is not None else {}) for i in sorted({0, spec.count - 1})])
 
-    # the batch directory, locked for this run, and its state
-    state_path = os.path.join(batch_dir, STATE_FILE)
-    manifest_path = os.path.join(batch_dir, MANIFEST)
-    fingerprint = spec.fingerprint(pai_der, csv_digest, req.dac_dir, req.seed)
-    if not os.path.isdir(req.out):
+
+def _make_batch_dir(out: str, batch_dir: str) -> None:
+    if not os.path.isdir(out):
         try:
-            os.makedirs(req.out)
+            os.makedirs(out)
         except OSError as e:
-            raise OperationFailed(f"--out: cannot create '{req.out}': {e.strerror or e}") from None
+            raise OperationFailed(f"--out: cannot create '{out}': {e.strerror or e}") from None
     try:
         os.mkdir(batch_dir)
     except FileExistsError:
         pass
     except OSError as e:
         raise OperationFailed(f"--out: cannot create '{batch_dir}': {e.strerror or e}") from None
-    lock = RunLock(batch_dir, LOCK_FILE, "batch")
-    try:
-        return _run_locked(spec, req, report, ctx, rows, batch_dir, state_path, manifest_path, fingerprint,
-                           seed_key, lock)
-    finally:
-        lock.release()
 
 
 def dac_validity(spec: Spec, pai):

@@ -289,14 +289,7 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
     """Every check of the command line and its inputs, before anything is written; returns the context the
     workers need and what identifies this run (for resuming it)."""
     vid, pid = req.vendor_id, req.product_id
-    for option, value in (("--vendor-id", vid), ("--product-id", pid), ("--hw-ver", req.hw_ver)):
-        if value is not None and not 0 <= value <= 0xFFFF:
-            raise InvalidInput(option, f"{value} does not fit 16 bits (0..65535)")
-    for option, value, low, high in (("-n", req.count, 1, 10_000_000), ("-s", req.size, 0x3000, 1 << 32),
-                                     ("--jobs", req.jobs, 1, 1024), ("-cf", req.commissioning_flow, 0, 2),
-                                     ("-dm", req.discovery_mode, 0, 255), ("-lt", req.lifetime, 1, 3_000_000)):
-        if value is not None and not low <= value <= high:
-            raise InvalidInput(option, f"{value} is outside {low}..{high}")
+    _check_ranges(req)
     schema, mrows = _user_csv(req)
     count = len(mrows) if mrows else req.count
     single = [o for o, v in (("--passcode", req.passcode), ("--discriminator", req.discriminator),
@@ -309,6 +302,48 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
         raise InvalidInput("-n", "must be at least 1")
     if req.size % 4096:
         raise InvalidInput("--size", f"0x{req.size:x} is not a multiple of 4096")
+    secure, efuse_key_id = _secure_cert_options(req)
+    rd_uid_fixed = _check_commissionable(req)
+    extra_nvs = list_entries(req)
+    _check_texts(req)
+    if req.valid_from:
+        parse_valid_from(req.valid_from)
+    decoded_rows = _decoded_rows(req, schema, mrows)
+    mode, ca_scalar, ca_der, pai_der, fixed_dac = _attestation(req, report)
+    cd_der = _certification_declaration(req)
+    nvs_key = _nvs_key(req) if req.encrypt and req.nvs_key else None
+
+    out_root = os.path.join(req.outdir, f"{vid:x}_{pid:x}")
+    ctx = dict(out_root_abs=os.path.abspath(out_root),
+        req=req, count=count, schema=schema, mrows=decoded_rows, extra_nvs=extra_nvs, rd_uid_fixed=rd_uid_fixed,
+        mode=mode, ca_scalar=ca_scalar, ca_der=ca_der, pai_der=pai_der, fixed_dac=fixed_dac, cd_der=cd_der,
+        nvs_key=nvs_key, out_root=out_root, secure=secure, efuse_key_id=efuse_key_id,
+        secure_commissionable=secure and req.commissionable_data_in_secure_cert,
+    )
+    # what makes a run the same run: the options (not where it writes or how loudly) and the input files
+    identity = {k: v for k, v in req._asdict().items() if k not in ("outdir", "log_level", "jobs", "pwd")}
+    for option in ("cert", "key", "dac_cert", "dac_key", "cert_dclrn", "csv", "mcsv", "nvs_key"):
+        path = getattr(req, option, None)
+        if path:
+            identity[f"{option}_sha256"] = hashlib.sha256(read_bytes(path, option)).hexdigest()
+    identity["count"] = count
+    return ctx, identity
+
+
+def _check_ranges(req: Esp32Request) -> None:
+    vid, pid = req.vendor_id, req.product_id
+    for option, value in (("--vendor-id", vid), ("--product-id", pid), ("--hw-ver", req.hw_ver)):
+        if value is not None and not 0 <= value <= 0xFFFF:
+            raise InvalidInput(option, f"{value} does not fit 16 bits (0..65535)")
+    for option, value, low, high in (("-n", req.count, 1, 10_000_000), ("-s", req.size, 0x3000, 1 << 32),
+                                     ("--jobs", req.jobs, 1, 1024), ("-cf", req.commissioning_flow, 0, 2),
+                                     ("-dm", req.discovery_mode, 0, 255), ("-lt", req.lifetime, 1, 3_000_000)):
+        if value is not None and not low <= value <= high:
+            raise InvalidInput(option, f"{value} is outside {low}..{high}")
+
+
+def _secure_cert_options(req: Esp32Request) -> tuple[bool, int | None]:
+    """Whether an esp_secure_cert partition is made, and the DS peripheral's eFuse key block."""
     secure = not req.no_secure_cert_bin and (req.dac_in_secure_cert or req.commissionable_data_in_secure_cert
                                               or req.rd_id_uid_in_secure_cert)
     if not req.no_secure_cert_bin and (req.commissionable_data_in_secure_cert or req.rd_id_uid_in_secure_cert) \
@@ -334,6 +369,11 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
             raise OperationFailed("--port: this tool does not burn eFuses; leave out --port and burn the DAC key "
                                   "with espefuse.py burn_key BLOCK_KEY<id> internal/DAC_key.pem ECDSA_KEY")
         efuse_key_id = req.efuse_key_id
+    return secure, efuse_key_id
+
+
+def _check_commissionable(req: Esp32Request) -> bytes | None:
+    """The SPAKE2+ and onboarding options; returns the fixed rotating device ID unique ID, if any."""
     spake2p.check_iterations(req.iteration_count, "--iteration-count")
     if req.passcode is not None:
         spake2p.check_passcode(req.passcode, "--passcode")
@@ -368,7 +408,10 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
             raise InvalidInput("--mfg-date", f"{d!r} is not YYYY-MM-DD or YYYYMMDD (plus up to 8 vendor characters)")
         day = d[:10] if len(d) in (10, 18) else f"{d[:4]}-{d[4:6]}-{d[6:8]}"
         check_date(day, "--mfg-date")
-    extra_nvs = list_entries(req)
+    return rd_uid_fixed
+
+
+def _check_texts(req: Esp32Request) -> None:
     for name, value, limit in (("--vendor-name", req.vendor_name, 32), ("--product-name", req.product_name, 32),
                                ("--hw-ver-str", req.hw_ver_str, 64), ("--part-number", req.part_number, 32),
                                ("--product-label", req.product_label, 64), ("--product-url", req.product_url, 256)):
@@ -376,7 +419,10 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
             raise InvalidInput(name, f"must be 1..{limit} bytes")
     if req.valid_from:
         parse_valid_from(req.valid_from)
-    # user --csv values: decoded here so a bad row stops the run before anything is written
+
+
+def _decoded_rows(req: Esp32Request, schema, mrows) -> list[dict]:
+    """The user --csv values, decoded here so a bad row stops the run before anything is written."""
     decoded_rows = []
     for i, row in enumerate(mrows, start=2):
         values = {}
@@ -396,8 +442,12 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
             except (ValueError, base64.binascii.Error):
                 raise InvalidInput(f"{req.mcsv}:{i}: {key}", f"{raw!r} is not valid {enc}") from None
         decoded_rows.append(values)
+    return decoded_rows
 
-    # attestation
+
+def _attestation(req: Esp32Request, report) -> tuple:
+    """The CA (a PAA or a PAI, with its key's scalar) and a supplied DAC, each checked."""
+    vid, pid = req.vendor_id, req.product_id
     mode = "paa" if req.paa else "pai" if req.pai else None
     ca_scalar = pai_der = ca_der = None
     password = req.pwd.encode() if req.pwd else None
@@ -436,6 +486,11 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
             fixed_dac = (dac_der, scalar)
     elif req.dac_cert or req.dac_key:
         raise InvalidInput("--dac-cert/--dac-key", "need --pai -c <PAI>")
+    return mode, ca_scalar, ca_der, pai_der, fixed_dac
+
+
+def _certification_declaration(req: Esp32Request) -> bytes | None:
+    vid, pid = req.vendor_id, req.product_id
     cd_der = read_bytes(req.cert_dclrn, "--cert-dclrn") if req.cert_dclrn else None
     if cd_der is not None:  # a Certification Declaration, and one for this product
         content = cd.parse(cd_der, "--cert-dclrn").content
@@ -443,23 +498,7 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
             raise InvalidInput("--cert-dclrn", f"the CD is for vendor 0x{content.vendor_id:04X}, products "
                                                f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}, not "
                                                f"0x{vid:04X}/0x{pid:04X}")
-    nvs_key = _nvs_key(req) if req.encrypt and req.nvs_key else None
-
-    out_root = os.path.join(req.outdir, f"{vid:x}_{pid:x}")
-    ctx = dict(out_root_abs=os.path.abspath(out_root),
-        req=req, count=count, schema=schema, mrows=decoded_rows, extra_nvs=extra_nvs, rd_uid_fixed=rd_uid_fixed,
-        mode=mode, ca_scalar=ca_scalar, ca_der=ca_der, pai_der=pai_der, fixed_dac=fixed_dac, cd_der=cd_der,
-        nvs_key=nvs_key, out_root=out_root, secure=secure, efuse_key_id=efuse_key_id,
-        secure_commissionable=secure and req.commissionable_data_in_secure_cert,
-    )
-    # what makes a run the same run: the options (not where it writes or how loudly) and the input files
-    identity = {k: v for k, v in req._asdict().items() if k not in ("outdir", "log_level", "jobs", "pwd")}
-    for option in ("cert", "key", "dac_cert", "dac_key", "cert_dclrn", "csv", "mcsv", "nvs_key"):
-        path = getattr(req, option, None)
-        if path:
-            identity[f"{option}_sha256"] = hashlib.sha256(read_bytes(path, option)).hexdigest()
-    identity["count"] = count
-    return ctx, identity
+    return cd_der
 
 
 def _pai_scalar(keyed) -> int:
@@ -558,8 +597,9 @@ def _values_for(index: int) -> dict:
 
 
 def _make_device(index: int) -> str:
+    """One device of the run: its files, staged then renamed into place; returns its journal line."""
     w, req = _W, _W["req"]
-    to_json, write_new, qr_png, secure_cert_partition = w["helpers"]
+    to_json = w["helpers"][0]
     vid, pid = req.vendor_id, req.product_id
     out_root = w["out_root"]
     dev_uuid = device_uuid(w["keyed"], index, w)
@@ -570,7 +610,7 @@ def _make_device(index: int) -> str:
     passcode, disc, salt = r["passcode"], r["discriminator"], r["salt"]
     verifier = None if req.enable_dynamic_passcode else spake2p.generate_verifier(passcode, salt,
                                                                                    req.iteration_count)
-    secure, in_secure = w["secure"], w["secure_commissionable"]
+    in_secure = w["secure_commissionable"]
     rd_uid = r["rd_uid"] if req.enable_rotating_device_id or in_secure else None
     values = dict(discriminator=None if in_secure else disc,
                   iteration_count=None if in_secure else req.iteration_count, salt=None if in_secure else salt,
@@ -581,6 +621,32 @@ def _make_device(index: int) -> str:
                   product_color=COLORS.index(req.product_color) if req.product_color else None,
                   part_number=req.part_number, serial=r["serial"], verifier=None if in_secure else verifier,
                   cd=w["cd_der"], product_label=req.product_label, product_url=req.product_url)
+    files, cn_row, secure_bin = _attestation_files(r, dev_uuid, values, disc, verifier, salt, rd_uid)
+    namespaces, disc = _namespaces(index, values, disc)
+    paths = _file_paths(internal, staging, req.cert_dclrn)
+    d = os.path.join(out_root, DEVICE_STAGING, dev_uuid)
+    qr, manual = _write_device(d, dev_uuid, r, namespaces, paths, files, secure_bin, disc, passcode)
+    os.rename(d, final_dir)
+    flat = [(k, e, v) for _, items in namespaces for k, e, v in items]
+    master_row = [_csv_value(k, v, paths) for k, _, v in flat]
+    pin_row = [str(index), str(passcode), str(req.iteration_count), base64.b64encode(salt).decode(),
+               base64.b64encode(verifier).decode(), str(disc)] if verifier is not None else \
+        [str(index), str(req.iteration_count), base64.b64encode(salt).decode(), str(disc)]
+    summary_row = master_row + ([str(passcode), qr, manual_code_text(manual)] if qr else [])
+    if in_secure:
+        summary_row += [str(disc), str(req.iteration_count), base64.b64encode(salt).decode(), rd_uid.hex()]
+    line = {"m": master_row, "p": pin_row, "s": summary_row, "c": cn_row}
+    if index == 0:
+        line["layout"] = _layout(namespaces, w["schema"])
+    return to_json(line) + "\n"
+
+
+def _attestation_files(r: dict, dev_uuid: str, values: dict, disc: int, verifier, salt: bytes, rd_uid) -> tuple:
+    """The device's DAC (issued, or the supplied one) and its files, the cn_dacs row, the esp_secure_cert
+    partition; puts the DAC into ``values`` when NVS holds it."""
+    w, req = _W, _W["req"]
+    secure, in_secure = w["secure"], w["secure_commissionable"]
+    secure_cert_partition = w["helpers"][3]
     files: dict = {}
     cn_row = None
     secure_bin = None
@@ -611,6 +677,13 @@ def _make_device(index: int) -> str:
                                       random1=r["random"][0], random2=r["random"][1])
             secure_bin = secure_cert_partition(dac_der, w["pai_der"], key_der, efuse_key_id=w["efuse_key_id"],
                                                    commissionable=commissionable)
+    return files, cn_row, secure_bin
+
+
+def _namespaces(index: int, values: dict, disc: int) -> tuple[list, int]:
+    """The NVS namespaces: chip-factory (with the user --csv keys in place or appended), the others after.
+    Returns them and the discriminator (a --csv override of it is what the codes carry)."""
+    w, req = _W, _W["req"]
     # user --csv keys: chip-factory ones in place or appended, other namespaces after
     entries = esp32.chip_factory_entries(values)
     namespaces = [(esp32.NAMESPACE, entries)]
@@ -634,9 +707,15 @@ def _make_device(index: int) -> str:
         entries[pos:pos] = w["extra_nvs"]
     if req.mqtt_host:
         namespaces.insert(1, ("rmaker_creds", [("mqtt_host", "string", req.mqtt_host)]))
+    return namespaces, disc
 
-    paths = _file_paths(internal, staging, req.cert_dclrn)
-    d = os.path.join(out_root, DEVICE_STAGING, dev_uuid)
+
+def _write_device(d: str, dev_uuid: str, r: dict, namespaces, paths: dict, files: dict, secure_bin, disc: int,
+                  passcode: int) -> tuple[str, str]:
+    """The device's staged directory; returns its QR and manual codes ("" without onboarding codes)."""
+    w, req = _W, _W["req"]
+    write_new, qr_png = w["helpers"][1], w["helpers"][2]
+    vid, pid = req.vendor_id, req.product_id
     di = os.path.join(d, "internal")
     os.mkdir(d, 0o755)
     os.mkdir(di, 0o755)
@@ -665,20 +744,7 @@ def _make_device(index: int) -> str:
                              [qr, manual_code_text(manual), str(disc), str(passcode)]], False), True)
         # the mask the penalty rules choose, as the reference's QR library does: the same pixels
         write_new(d, f"{dev_uuid}-qrcode.png", qr_png(qr, scale=6), True)
-    os.rename(d, final_dir)
-
-    flat = [(k, e, v) for _, items in namespaces for k, e, v in items]
-    master_row = [_csv_value(k, v, paths) for k, _, v in flat]
-    pin_row = [str(index), str(passcode), str(req.iteration_count), base64.b64encode(salt).decode(),
-               base64.b64encode(verifier).decode(), str(disc)] if verifier is not None else \
-        [str(index), str(req.iteration_count), base64.b64encode(salt).decode(), str(disc)]
-    summary_row = master_row + ([str(passcode), qr, manual_code_text(manual)] if qr else [])
-    if in_secure:
-        summary_row += [str(disc), str(req.iteration_count), base64.b64encode(salt).decode(), rd_uid.hex()]
-    line = {"m": master_row, "p": pin_row, "s": summary_row, "c": cn_row}
-    if index == 0:
-        line["layout"] = _layout(namespaces, w["schema"])
-    return to_json(line) + "\n"
+    return qr, manual
 
 
 def _layout(namespaces, schema) -> dict:
