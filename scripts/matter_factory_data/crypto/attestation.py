@@ -135,9 +135,15 @@ def profile_findings(cert, kind: str) -> tuple[list[str], list[str]]:
     every Matter verifier rejects (wrong key type or signature algorithm, a DAC that is a CA, a PAI without a
     vendor ID). Deviations are what a strict attestation verifier rejects and lenient ones accept.
     """
-    label = kind.upper()
     errors: list[str] = []
     dev: list[str] = []
+    for rules in (_encoding_findings, _basic_constraints_findings, _key_usage_findings, _identity_findings):
+        rules(cert, kind, kind.upper(), errors, dev)
+    return errors, dev
+
+
+def _encoding_findings(cert, kind: str, label: str, errors: list, dev: list) -> None:
+    """Key and signature algorithms, version, serial, size, names, duplicate extensions."""
     if cert.key_algorithm != OID_EC_PUBLIC_KEY:
         errors.append(f"{label}: public key algorithm {cert.key_algorithm} is not EC; Matter needs P-256")
     elif cert.key_curve != OID_PRIME256V1:
@@ -163,6 +169,8 @@ def profile_findings(cert, kind: str) -> tuple[list[str], list[str]]:
         if seen.count(oid) > 1:
             errors.append(f"{label}: extension {oid} appears more than once")
 
+
+def _basic_constraints_findings(cert, kind: str, label: str, errors: list, dev: list) -> None:
     is_ca = kind != "dac"
     bc_ext = cert.extension(OID_BASIC_CONSTRAINTS)
     ca, path_len = cert.basic_constraints() if bc_ext is not None else (False, None)
@@ -189,6 +197,10 @@ def profile_findings(cert, kind: str) -> tuple[list[str], list[str]]:
                 errors.append(f"{label}: basicConstraints has cA=TRUE; a DAC must not be a CA")
         if path_len is not None:
             errors.append(f"{label}: basicConstraints carries pathLenConstraint, which only a CA may")
+
+
+def _key_usage_findings(cert, kind: str, label: str, errors: list, dev: list) -> None:
+    is_ca = kind != "dac"
     ku_ext = cert.extension(OID_KEY_USAGE)
     on = cert.key_usage() if ku_ext is not None else set()
     if ku_ext is None:
@@ -211,6 +223,11 @@ def profile_findings(cert, kind: str) -> tuple[list[str], list[str]]:
         extra = sorted(on - {"keyCertSign", "cRLSign", "digitalSignature"})
         if extra:
             dev.append(f"{label}: keyUsage has {', '.join(extra)}; a CA allows keyCertSign, cRLSign, digitalSignature")
+
+
+def _identity_findings(cert, kind: str, label: str, errors: list, dev: list) -> None:
+    """Key identifiers, self-issued or not, the Matter vendor and product IDs."""
+    is_ca = kind != "dac"
     ski = cert.extension(OID_SKID)
     if ski is None:
         (errors if is_ca else dev).append(f"{label}: subjectKeyIdentifier extension missing")
@@ -246,7 +263,6 @@ def profile_findings(cert, kind: str) -> tuple[list[str], list[str]]:
             dev.append(f"{label}: subject has no Matter product ID (1.3.6.1.4.1.37244.2.2)")
         if kind == "paa" and pid is not None:
             dev.append(f"{label}: subject must not have a Matter product ID")
-    return errors, dev
 
 
 def signed_by(cert, issuer) -> bool:
