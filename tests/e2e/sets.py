@@ -1,7 +1,6 @@
 """Factory data sets for the end-to-end tests: made with our CLI, and corrupted copies of a good set
 (spec/e2e.md's negative matrix), shared by both commissioners' tests."""
 
-import dataclasses
 import datetime
 import subprocess
 import sys
@@ -81,7 +80,7 @@ def load_certificate(path):
 
 def resigned_cd(cd_der, cd_cert_path, cd_key_path, **changes):
     """The CD's content (with ``changes``) signed again by the given signer."""
-    content = dataclasses.replace(cdmod.parse(cd_der).content, **changes)
+    content = cdmod.parse(cd_der).content._replace(**changes)
     return cdmod.sign(content, load_certificate(cd_cert_path), load_key(cd_key_path))
 
 

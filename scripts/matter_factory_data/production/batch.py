@@ -259,12 +259,8 @@ def _worker_init(ctx: dict) -> None:
     _W["keyed"] = Keyed(ctx["key"])
     _W["template"] = dac_template.DacTemplate(ctx["pai_der"], _W["pai_key"], ctx["vid"], ctx["pid"], ctx["cn"],
                                              ctx["not_before"], ctx["not_after"])
-    _W["modules"] = (onboarding, nrfconnect, FactoryData)
     _W["doc_template"] = nrfconnect.DocTemplate(VARYING)
     _W["validated"] = False
-    _W["key_der"] = dac_template.key_der_from_scalar
-    if ctx["png"]:
-        _W["qr_png"], _W["qr_mask"] = qr_png, BATCH_MASK
 
 
 def _worker_close() -> None:
@@ -328,9 +324,8 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
     sixth of the work that is not PBKDF2). A device whose values are bad stops the chunk before any file of
     the chunk is written."""
     w = _W
-    onboarding, nrfconnect, FactoryData = w["modules"]
     keyed: Keyed = w["keyed"]
-    vid, pid, it, fmt = w["vid"], w["pid"], w["spake2_it"], w["format"]
+    vid, pid, it = w["vid"], w["pid"], w["spake2_it"]
     # the values
     pattern, start = w["serial_pattern"], w["serial_start"]
     serials = [row.get("serial") or pattern.format(vid=vid, pid=pid, n=start + i) for i, row in chunk]
@@ -344,7 +339,26 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
     compute_ws, w0_w1, point_from_scalar = spake2p.compute_ws, spake2p.w0_w1, spake2p.point_from_scalar
     ws = [w0_w1(compute_ws(p, s, it)) for p, s in zip(passcodes, salts)]
     verifiers = [w0.to_bytes(32, "big") + point_from_scalar(w1) for w0, w1 in ws]
-    # the DACs: pre-provisioned pairs as they are; the others derived, then issued
+    dac_ders, dac_keys, dac_serials, dac_points = _chunk_dacs(chunk)
+    fds = _checked_factory_data(chunk, serials, passcodes, discs, salts, uids, verifiers, dac_ders, dac_keys)
+    # the encodings
+    payloads = [onboarding.SetupPayload(vid, pid, d, p) for d, p in zip(discs, passcodes)]
+    qrs = [onboarding.qr_code(p) for p in payloads]
+    manuals = [onboarding.manual_code(p) for p in payloads]
+    json_texts, images = _encode_images(fds, serials, passcodes, dac_points)
+    texts = [onboarding.onboarding_text(m, q).encode("ascii") for m, q in zip(manuals, qrs)]
+    pngs = [qr_png(q, mask=BATCH_MASK) for q in qrs] if w["png"] else None
+    key_der = dac_template.key_der_from_scalar
+    key_ders = [key_der(int.from_bytes(key, "big"), point) for key, point in zip(dac_keys, dac_points)]
+    return (serials, json_texts, images, dac_ders, key_ders, texts, pngs, discs, passcodes, manuals, qrs, salts,
+            uids, dac_serials)
+
+
+def _chunk_dacs(chunk: list[tuple[int, dict]]) -> tuple[list, list, list, list]:
+    """The chunk's DACs (DER, key scalar bytes, serial, public point): pre-provisioned pairs as they are,
+    the others derived from the batch key, then issued from the template."""
+    w = _W
+    keyed: Keyed = w["keyed"]
     pairs = w["dac_pairs"]
     dac_ders, dac_keys, dac_serials, dac_points = [], [], [], []
     for i, row in chunk:
@@ -369,7 +383,13 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
     for k, der in enumerate(dac_ders):
         if der is None:
             dac_ders[k] = issue(dac_serials[k], dac_points[k], deterministic=True)
-    # the factory data, checked
+    return dac_ders, dac_keys, dac_serials, dac_points
+
+
+def _checked_factory_data(chunk, serials, passcodes, discs, salts, uids, verifiers, dac_ders, dac_keys) -> list:
+    """The chunk's factory data, each checked (the fields common to the batch once per worker)."""
+    w = _W
+    vid, pid, it = w["vid"], w["pid"], w["spake2_it"]
     include_passcode = w["include_passcode"]
     fds = [FactoryData(
         sn=serials[k], vendor_id=vid, product_id=pid, vendor_name=w["vendor_name"],
@@ -385,10 +405,13 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
         else:
             fd.validate(check_verifier=False, verifier_computed=True)
             w["validated"] = True
-    # the encodings
-    payloads = [onboarding.SetupPayload(vid, pid, d, p) for d, p in zip(discs, passcodes)]
-    qrs = [onboarding.qr_code(p) for p in payloads]
-    manuals = [onboarding.manual_code(p) for p in payloads]
+    return fds
+
+
+def _encode_images(fds: list, serials: list, passcodes: list, dac_points: list) -> tuple[list, list]:
+    """Each device's JSON text and its images in the batch's format: (file name, one image per device)."""
+    w = _W
+    fmt = w["format"]
     if fmt == "nrfconnect":
         render = w["doc_template"].render
         docs = [render(fd) for fd in fds]
@@ -406,12 +429,7 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
             images = [("factory_data.bin", [_nxp_image(fd, p, w["cd_der"]) for fd, p in zip(fds, passcodes)])]
         else:
             images = [("partition.bin", [_esp32_image(fd, pt, w["cd_der"]) for fd, pt in zip(fds, dac_points)])]
-    texts = [onboarding.onboarding_text(m, q).encode("ascii") for m, q in zip(manuals, qrs)]
-    pngs = [w["qr_png"](q, mask=w["qr_mask"]) for q in qrs] if w["png"] else None
-    key_der = w["key_der"]
-    key_ders = [key_der(int.from_bytes(key, "big"), point) for key, point in zip(dac_keys, dac_points)]
-    return (serials, json_texts, images, dac_ders, key_ders, texts, pngs, discs, passcodes, manuals, qrs, salts,
-            uids, dac_serials)
+    return json_texts, images
 
 
 def _write_devices(serials, json_texts, images, dac_ders, key_ders, texts, pngs, discs, passcodes, manuals, qrs,

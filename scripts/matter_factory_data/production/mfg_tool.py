@@ -555,7 +555,6 @@ def _worker_init(ctx: dict) -> None:
         _W["template"] = dac_template.DacTemplate(ctx["pai_der"], key, req.vendor_id, req.product_id, "-",
                                                  not_before, not_after)
 
-    _W["helpers"] = (json.dumps, write_new, qr_png, esp_secure_cert.partition)
 
 
 def _worker_close() -> None:
@@ -599,7 +598,6 @@ def _values_for(index: int) -> dict:
 def _make_device(index: int) -> str:
     """One device of the run: its files, staged then renamed into place; returns its journal line."""
     w, req = _W, _W["req"]
-    to_json = w["helpers"][0]
     vid, pid = req.vendor_id, req.product_id
     out_root = w["out_root"]
     dev_uuid = device_uuid(w["keyed"], index, w)
@@ -638,7 +636,7 @@ def _make_device(index: int) -> str:
     line = {"m": master_row, "p": pin_row, "s": summary_row, "c": cn_row}
     if index == 0:
         line["layout"] = _layout(namespaces, w["schema"])
-    return to_json(line) + "\n"
+    return json.dumps(line) + "\n"
 
 
 def _attestation_files(r: dict, dev_uuid: str, values: dict, disc: int, verifier, salt: bytes, rd_uid) -> tuple:
@@ -646,7 +644,6 @@ def _attestation_files(r: dict, dev_uuid: str, values: dict, disc: int, verifier
     partition; puts the DAC into ``values`` when NVS holds it."""
     w, req = _W, _W["req"]
     secure, in_secure = w["secure"], w["secure_commissionable"]
-    secure_cert_partition = w["helpers"][3]
     files: dict = {}
     cn_row = None
     secure_bin = None
@@ -675,7 +672,7 @@ def _attestation_files(r: dict, dev_uuid: str, values: dict, disc: int, verifier
                 commissionable = dict(discriminator=disc, verifier=verifier, salt=salt,
                                       iteration_count=req.iteration_count, rd_uid=rd_uid,
                                       random1=r["random"][0], random2=r["random"][1])
-            secure_bin = secure_cert_partition(dac_der, w["pai_der"], key_der, efuse_key_id=w["efuse_key_id"],
+            secure_bin = esp_secure_cert.partition(dac_der, w["pai_der"], key_der, efuse_key_id=w["efuse_key_id"],
                                                    commissionable=commissionable)
     return files, cn_row, secure_bin
 
@@ -713,8 +710,7 @@ def _namespaces(index: int, values: dict, disc: int) -> tuple[list, int]:
 def _write_device(d: str, dev_uuid: str, r: dict, namespaces, paths: dict, files: dict, secure_bin, disc: int,
                   passcode: int) -> tuple[str, str]:
     """The device's staged directory; returns its QR and manual codes ("" without onboarding codes)."""
-    w, req = _W, _W["req"]
-    write_new, qr_png = w["helpers"][1], w["helpers"][2]
+    req = _W["req"]
     vid, pid = req.vendor_id, req.product_id
     di = os.path.join(d, "internal")
     os.mkdir(d, 0o755)
