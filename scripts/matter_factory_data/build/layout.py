@@ -90,8 +90,22 @@ def check(data: dict, flash_size: int | None = None, flash_base: int = 0, page_s
     regions = dict(regions or {})
     if flash_size is not None:
         regions["flash_primary"] = (flash_base, flash_size)
-
     fd = parts.get(FACTORY_DATA)
+    _check_factory_data(fd, parts, page_size, data_size, report)
+    _check_containers(parts, report)
+    by_region = _check_regions(parts, regions, flash_size, report)
+    if "flash_primary" in regions:
+        _check_application_gap(parts, regions["flash_primary"], by_region, report)
+    if write_protect and fd is not None:
+        ends = [parts[n].end for n in ("app", "mcuboot_primary") if n in parts]
+        if ends and fd.address not in ends:
+            report.warnings.append("CONFIG_CHIP_FACTORY_DATA_WRITE_PROTECT: factory_data should start where the "
+                                   "application (app/mcuboot_primary) ends when the protection block exceeds a page")
+    return report
+
+
+def _check_factory_data(fd, parts: dict, page_size: int, data_size: int | None, report: Report) -> None:
+    """The partition exists, is page-aligned, holds the data, and no firmware update image spans it."""
     if fd is None:
         report.errors.append("no 'factory_data' partition: the device reads its factory data from it")
     else:
@@ -106,7 +120,8 @@ def check(data: dict, flash_size: int | None = None, flash_base: int = 0, page_s
             if c.span and FACTORY_DATA in c.span:
                 report.errors.append(f"factory_data is inside container '{c.name}': a firmware update would overwrite it")
 
-    # containers
+
+def _check_containers(parts: dict, report: Report) -> None:
     for c in parts.values():
         if not c.span:
             continue
@@ -122,7 +137,9 @@ def check(data: dict, flash_size: int | None = None, flash_base: int = 0, page_s
             report.errors.append(f"{c.name}: address/size {c.range()} do not match its children "
                                  f"[0x{children[0].address:x},0x{children[0].address + sum(p.size for p in children):x})")
 
-    # overlaps among leaves of one region
+
+def _check_regions(parts: dict, regions: dict, flash_size: int | None, report: Report) -> dict:
+    """Overlaps among the leaves of one region, and leaves outside their region; returns the leaves by region."""
     leaves = [p for p in parts.values() if not p.span]
     by_region: dict[str, list[Partition]] = {}
     for p in leaves:
@@ -144,31 +161,26 @@ def check(data: dict, flash_size: int | None = None, flash_base: int = 0, page_s
         for p in items:
             if p.address < base or p.end > base + size:
                 report.errors.append(f"{p.name} {p.range()} lies outside {region} [0x{base:x},0x{base + size:x})")
+    return by_region
 
-    # the dynamic gap PM gives to the application
-    if "flash_primary" in regions:
-        base, size = regions["flash_primary"]
-        statics = sorted((p for p in by_region.get("flash_primary", []) if p.name != "app"), key=lambda p: p.address)
-        gaps, cursor = [], base
-        for p in statics:
-            if p.address > cursor:
-                gaps.append((cursor, p.address))
-            cursor = max(cursor, p.end)
-        if cursor < base + size:
-            gaps.append((cursor, base + size))
-        if len(gaps) > 1:
-            report.warnings.append("flash_primary has " + str(len(gaps)) + " unassigned gaps (" + ", ".join(
-                f"[0x{a:x},0x{b:x})" for a, b in gaps) + "); the Partition Manager allows one, for the application")
-        app = parts.get("app")
-        if app is not None and len(gaps) == 1 and (app.address, app.end) != gaps[0]:
-            report.warnings.append(f"app {app.range()} does not fill the free range [0x{gaps[0][0]:x},0x{gaps[0][1]:x})")
 
-    if write_protect and fd is not None:
-        ends = [parts[n].end for n in ("app", "mcuboot_primary") if n in parts]
-        if ends and fd.address not in ends:
-            report.warnings.append("CONFIG_CHIP_FACTORY_DATA_WRITE_PROTECT: factory_data should start where the "
-                                   "application (app/mcuboot_primary) ends when the protection block exceeds a page")
-    return report
+def _check_application_gap(parts: dict, bounds: tuple, by_region: dict, report: Report) -> None:
+    """The Partition Manager gives the application the one free range of flash_primary."""
+    base, size = bounds
+    statics = sorted((p for p in by_region.get("flash_primary", []) if p.name != "app"), key=lambda p: p.address)
+    gaps, cursor = [], base
+    for p in statics:
+        if p.address > cursor:
+            gaps.append((cursor, p.address))
+        cursor = max(cursor, p.end)
+    if cursor < base + size:
+        gaps.append((cursor, base + size))
+    if len(gaps) > 1:
+        report.warnings.append("flash_primary has " + str(len(gaps)) + " unassigned gaps (" + ", ".join(
+            f"[0x{a:x},0x{b:x})" for a, b in gaps) + "); the Partition Manager allows one, for the application")
+    app = parts.get("app")
+    if app is not None and len(gaps) == 1 and (app.address, app.end) != gaps[0]:
+        report.warnings.append(f"app {app.range()} does not fill the free range [0x{gaps[0][0]:x},0x{gaps[0][1]:x})")
 
 
 def factory_data_size(path: str) -> int:

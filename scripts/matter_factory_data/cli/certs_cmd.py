@@ -112,13 +112,7 @@ def issue_main(kind: str, argv: list[str], prog: str) -> int:
     cert = issuing.issue_certificate(kind, cn, key.public_key(), key if kind == "paa" else ca_key, ca_cert,
                                          vid=args.vendor_id, pid=pid, valid_from=valid_from,
                                          lifetime_days=args.lifetime)
-    ws = WriteSet(overwrite=args.overwrite)
-    for path, data, secret in provisioning.cert_and_key_files(args.out, cert, key, password):
-        ws.add(path, data, secret)
-    ws.commit(make_dirs=True)
-    for path in ws.paths():
-        print(path)
-    return 0
+    return _write_and_list(provisioning.cert_and_key_files(args.out, cert, key, password), args.overwrite)
 
 
 def generate_main(argv: list[str], prog: str) -> int:
@@ -149,7 +143,12 @@ def generate_main(argv: list[str], prog: str) -> int:
         raise InvalidInput("--lifetime", f"{args.lifetime!r} is not a number of days") from None
     args.lifetime = lifetime
     files = provisioning.nxp_certificate_files(request_from(NxpCertsRequest, args), report)
-    ws = WriteSet(overwrite=args.overwrite)
+    return _write_and_list(files, args.overwrite)
+
+
+def _write_and_list(files: list, overwrite: bool) -> int:
+    """Write (path, bytes, secret) files all or none, making their directories, and print their paths."""
+    ws = WriteSet(overwrite=overwrite)
     for path, data, secret in files:
         ws.add(path, data, secret)
     ws.commit(make_dirs=True)

@@ -437,32 +437,7 @@ def parse_partition(buf: bytes) -> Partition:
                 else:
                     raise
             continue
-        vmajor, vai, arg = r.head()
-        if spec.kind == "uint":
-            if vmajor != 0:
-                kind = {1: "a negative integer", 7: "a float or simple value"}.get(vmajor, f"CBOR major type {vmajor}")
-                raise InvalidInput(target, f"is {kind} at offset {value_offset}; the device expects an unsigned integer")
-            p.doc[target] = arg
-            continue
-        if vmajor != 2 or arg < 0:
-            kind = "a text string" if vmajor == 3 else f"CBOR major type {vmajor}"
-            if vmajor == 2:
-                kind = "an indefinite-length byte string"
-            raise InvalidInput(target, f"is {kind} at offset {value_offset}; the device expects a byte string")
-        raw = r.take(arg)
-        if spec.kind == "bytes":
-            p.doc[target] = HEX_PREFIX + raw.hex()
-            if target == "dac_key" and len(raw) == 32 and not any(raw):
-                p.dac_key_migrated = True
-                p.notes.append("dac_key is all zeros: the key was migrated to secure storage (PSA) on the device")
-        else:
-            if spec.kind == "date" and (len(raw) != 10 or not (raw[:4] + raw[5:7] + raw[8:]).isdigit()
-                                        or raw[4:5] != b"-" or raw[7:8] != b"-"):
-                raise InvalidInput("date", f"{raw!r} is not 10 bytes of the form DDDD-DD-DD; the device parse fails")
-            try:
-                p.doc[target] = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InvalidInput(target, "is not valid UTF-8 text") from None
+        p.doc[target] = _field_value(r, spec, target, value_offset, p)
     p.cbor_length = r.pos
     p.trailing = bytes(r.buf[r.pos :])
     if p.trailing:
@@ -470,3 +445,32 @@ def parse_partition(buf: bytes) -> Partition:
         desc = ", ".join(sorted({kinds.get(b, "other") for b in p.trailing}))
         p.notes.append(f"{len(p.trailing)} byte(s) after the map ({desc}); the device ignores them")
     return p
+
+
+def _field_value(r: _Reader, spec, target: str, value_offset: int, p: Partition):
+    """A known field's value as the device reads it: an unsigned integer, or a byte string (hex text for
+    bytes fields, UTF-8 text, a date of the form DDDD-DD-DD)."""
+    vmajor, _, arg = r.head()
+    if spec.kind == "uint":
+        if vmajor != 0:
+            kind = {1: "a negative integer", 7: "a float or simple value"}.get(vmajor, f"CBOR major type {vmajor}")
+            raise InvalidInput(target, f"is {kind} at offset {value_offset}; the device expects an unsigned integer")
+        return arg
+    if vmajor != 2 or arg < 0:
+        kind = "a text string" if vmajor == 3 else f"CBOR major type {vmajor}"
+        if vmajor == 2:
+            kind = "an indefinite-length byte string"
+        raise InvalidInput(target, f"is {kind} at offset {value_offset}; the device expects a byte string")
+    raw = r.take(arg)
+    if spec.kind == "bytes":
+        if target == "dac_key" and len(raw) == 32 and not any(raw):
+            p.dac_key_migrated = True
+            p.notes.append("dac_key is all zeros: the key was migrated to secure storage (PSA) on the device")
+        return HEX_PREFIX + raw.hex()
+    if spec.kind == "date" and (len(raw) != 10 or not (raw[:4] + raw[5:7] + raw[8:]).isdigit()
+                                or raw[4:5] != b"-" or raw[7:8] != b"-"):
+        raise InvalidInput("date", f"{raw!r} is not 10 bytes of the form DDDD-DD-DD; the device parse fails")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(target, "is not valid UTF-8 text") from None

@@ -176,6 +176,41 @@ def plan_outputs(prefix: str, req: NrfRequest) -> list[str]:
 def generate(req: NrfRequest, report) -> WriteSet:
     """Run the generator; returns the committed write set."""
     prefix = output_prefix(req.output)
+    _check_options(req)
+    writes = WriteSet(overwrite=req.overwrite)
+    for path in plan_outputs(prefix, req):
+        writes.add(path, b"")
+    writes.check()  # fail early, before any work, on existing outputs
+    writes = WriteSet(overwrite=req.overwrite)
+
+    schema_text = load_schema_text(req.schema) if req.schema else None
+
+    if req.chip_cert_path:
+        report.debug("--chip_cert_path is accepted for compatibility; certificates are made in-process")
+    dac_cert, dac_key_obj, pai_cert, paa_der = _credentials(req, report, prefix, writes)
+    dac_key_raw = dac_key_obj.to_bytes(32, "big")
+
+    fd = build_model(req, report, dac_key_raw, dac_cert, pai_cert)
+    attestation.check_factory_credentials(fd, dac_key_obj, report, strict=req.strict,
+                                          paa_path=None if req.gen_certs else req.paa_cert, paa_der=paa_der)
+    for msg in fd.test_material_warnings():
+        report.warn(msg)
+    if fd.enable_key is None:
+        report.warn("no enable_key: applications that read it (e.g. the lock sample) fail with error 160 (0xA0)")
+
+    doc = fd.to_doc()
+    json_text = fd.to_json()
+    if schema_text is not None:
+        validate_with_schema(doc, schema_text, req.schema, report)
+    writes.add(prefix + ".json", json_text.encode("ascii"), secret=True)
+    _add_images(req, fd, doc, prefix, writes)
+    writes.commit(make_dirs=True)
+    for path in writes.paths():
+        report.debug(f"wrote {path}")
+    return writes
+
+
+def _check_options(req: NrfRequest) -> None:
     if (req.offset is None) != (req.size is None):
         raise InvalidInput("--offset/--size", "give both (partition address and size) or neither")
     if req.offset is not None and req.offset < 0:
@@ -188,16 +223,11 @@ def generate(req: NrfRequest, report) -> WriteSet:
     if req.generate_onboarding and req.passcode is None:
         raise InvalidInput("--generate_onboarding", "needs --passcode (the QR and manual codes carry it)")
 
-    writes = WriteSet(overwrite=req.overwrite)
-    for path in plan_outputs(prefix, req):
-        writes.add(path, b"")
-    writes.check()  # fail early, before any work, on existing outputs
-    writes = WriteSet(overwrite=req.overwrite)
 
-    schema_text = load_schema_text(req.schema) if req.schema else None
-
-    if req.chip_cert_path:
-        report.debug("--chip_cert_path is accepted for compatibility; certificates are made in-process")
+def _credentials(req: NrfRequest, report, prefix: str, writes: WriteSet) -> tuple:
+    """(DAC DER, DAC key scalar, PAI DER, PAA DER or None): generated (--gen_certs, adding their files to
+    ``writes``) or read from the given files."""
+    paa_der = None
     if req.gen_certs or req.gen_cd:
         # issuing needs cryptography's X.509 stack (60 ms to import): only this path loads it
         from ..provisioning import generated_credentials
@@ -206,6 +236,7 @@ def generate(req: NrfRequest, report) -> WriteSet:
         for path, data, secret in creds.files:
             writes.add(path, data, secret)
         dac_cert, dac_key_obj, pai_cert = creds.dac_cert, creds.dac_key, creds.pai_cert
+        paa_der = creds.paa_cert if req.gen_certs else None
         if not req.gen_certs:
             dac_cert = pai_cert = None
     else:
@@ -220,25 +251,11 @@ def generate(req: NrfRequest, report) -> WriteSet:
         dac_key_obj = keys.load_dac_scalar(req.dac_key, "--dac_key", req.dac_key_password)
     if not isinstance(dac_key_obj, int):
         dac_key_obj = dac_key_obj.private_numbers().private_value
-    dac_key_raw = dac_key_obj.to_bytes(32, "big")
+    return dac_cert, dac_key_obj, pai_cert, paa_der
 
-    fd = build_model(req, report, dac_key_raw, dac_cert, pai_cert)
-    attestation.check_factory_credentials(
-        fd, dac_key_obj, report, strict=req.strict,
-        paa_path=None if req.gen_certs else req.paa_cert,
-        paa_der=creds.paa_cert if req.gen_certs else None,
-    )
-    for msg in fd.test_material_warnings():
-        report.warn(msg)
-    if fd.enable_key is None:
-        report.warn("no enable_key: applications that read it (e.g. the lock sample) fail with error 160 (0xA0)")
 
-    doc = fd.to_doc()
-    json_text = fd.to_json()
-    if schema_text is not None:
-        validate_with_schema(doc, schema_text, req.schema, report)
-    writes.add(prefix + ".json", json_text.encode("ascii"), secret=True)
-
+def _add_images(req: NrfRequest, fd: FactoryData, doc: dict, prefix: str, writes: WriteSet) -> None:
+    """The partition (HEX and BIN) with --offset/--size, the onboarding codes and QR image when asked."""
     if req.offset is not None:
         cbor = nrfconnect.encode_cbor(doc, user_hex_as_bytes=req.user_hex_as_bytes)
         nrfconnect.check_size(cbor, req.size)
@@ -252,8 +269,3 @@ def generate(req: NrfRequest, report) -> WriteSet:
         manual = onboarding.manual_code(payload)
         writes.add(prefix + ".txt", onboarding.onboarding_text(manual, qr).encode("ascii"), secret=True)
         writes.add(prefix + ".png", qr_png(qr), secret=True)
-
-    writes.commit(make_dirs=True)
-    for path in writes.paths():
-        report.debug(f"wrote {path}")
-    return writes

@@ -74,24 +74,35 @@ def build_device(req: NxpRequest, report) -> tuple[FactoryData, dict]:
         check_date(req.date, "--date")
         device.date = req.date
     if req.unique_id is not None:
-        if req.unique_id_hex:
-            uid = parse_hex(req.unique_id, "--unique_id")
-            if not 16 <= len(uid) <= 32:
-                raise InvalidInput("--unique_id", f"must be 16..32 bytes, got {len(uid)}")
-        else:
-            uid = req.unique_id.encode("ascii", errors="strict") if req.unique_id.isascii() else None
-            if uid is None:
-                raise InvalidInput("--unique_id", "must be ASCII text")
-            if len(uid) > 32:
-                raise InvalidInput("--unique_id", f"is {len(uid)} bytes long, the maximum is 32")
-            if len(uid) < 16:
-                raise InvalidInput("--unique_id", f"{len(uid)} characters; a rotating device ID unique ID needs at least 16 bytes")
-        device.rd_uid = uid
+        device.rd_uid = _unique_id(req)
     if req.product_finish is not None:
         device.product_finish = _enum_index(nxp.FINISHES, req.product_finish, "--product_finish")
     if req.product_primary_color is not None:
         device.primary_color = _enum_index(nxp.COLORS, req.product_primary_color, "--product_primary_color")
 
+    _attestation(req, report, device, options)
+    return device, options
+
+
+def _unique_id(req: NxpRequest) -> bytes:
+    """--unique_id as NXP's tool stores it (its ASCII characters), or hex-decoded with --unique_id_hex."""
+    if req.unique_id_hex:
+        uid = parse_hex(req.unique_id, "--unique_id")
+        if not 16 <= len(uid) <= 32:
+            raise InvalidInput("--unique_id", f"must be 16..32 bytes, got {len(uid)}")
+    else:
+        uid = req.unique_id.encode("ascii", errors="strict") if req.unique_id.isascii() else None
+        if uid is None:
+            raise InvalidInput("--unique_id", "must be ASCII text")
+        if len(uid) > 32:
+            raise InvalidInput("--unique_id", f"is {len(uid)} bytes long, the maximum is 32")
+        if len(uid) < 16:
+            raise InvalidInput("--unique_id", f"{len(uid)} characters; a rotating device ID unique ID needs at least 16 bytes")
+    return uid
+
+
+def _attestation(req: NxpRequest, report, device: FactoryData, options: dict) -> None:
+    """The CD, PAI and DAC (or the EdgeLock 2GO blob): read, checked against each other and the IDs."""
     # credentials
     cd_der = read_bytes(req.cert_declaration, "--cert_declaration")
     content = cdmod.parse(cd_der, "--cert_declaration").content
@@ -134,7 +145,6 @@ def build_device(req: NxpRequest, report) -> tuple[FactoryData, dict]:
             problems = cdmod.check_against_certificates(content, dac, pai)
             if problems:
                 raise InvalidInput("--cert_declaration", problems[0])
-    return device, options
 
 
 def generate(req: NxpRequest, report) -> tuple[bytes, int | None]:

@@ -37,7 +37,7 @@ from ..crypto import attestation, cd, dac_template, keys, spake2p
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import read_bytes, write_atomic
 from ..formats import esp32, nrfconnect, nxp
-from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData, check_date, parse_hex
+from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData, check_date, check_field, parse_hex
 
 from ..requests import BatchRequest
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
@@ -105,9 +105,34 @@ def _hex_of_bytes(value):
 def read_csv_rows(path: str, pai, report_bad, skip_bad: bool) -> list[dict]:
     """Validated rows of a per-device CSV (header: any of serial, passcode, discriminator, spake2_salt,
     rd_uid, dac_cert, dac_key, user.<name>). Problems are reported as file:line: column: rule."""
-
     text = read_bytes(path, "--csv").decode("utf-8-sig", errors="replace")
     reader = csv.reader(text.splitlines())
+    header = _csv_header(reader, path)
+    rows, seen, bad = [], {"serial": set(), "passcode": set(), "discriminator": set()}, 0
+    for line_no, fields in enumerate(reader, start=2):
+        if not any(f.strip() for f in fields):
+            continue
+        where = f"{path}:{line_no}"
+        try:
+            if len(fields) != len(header):
+                raise InvalidInput(where, f"has {len(fields)} fields, the header has {len(header)} (missing column?)")
+            out = _csv_row({h: f.strip() for h, f in zip(header, fields)}, header, where, path, pai, seen)
+        except InvalidInput as e:
+            report_bad(str(e))
+            bad += 1
+            continue
+        out["line"] = line_no
+        for column, values in seen.items():
+            values.add(out.get(column))
+        rows.append(out)
+    if bad and not skip_bad:
+        raise InvalidInput(path, f"{bad} bad row(s); fix them or use --skip_bad_rows (nothing was produced)")
+    if not rows:
+        raise InvalidInput(path, "has no usable rows")
+    return rows
+
+
+def _csv_header(reader, path: str) -> list[str]:
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -119,72 +144,45 @@ def read_csv_rows(path: str, pai, report_bad, skip_bad: bool) -> list[dict]:
         raise InvalidInput(f"{path}:1", "a column appears twice")
     if ("dac_cert" in header) != ("dac_key" in header):
         raise InvalidInput(f"{path}:1", "dac_cert and dac_key columns go together")
-    rows, serials, passcodes, discs, bad = [], set(), set(), set(), 0
-    for line_no, fields in enumerate(reader, start=2):
-        if not any(f.strip() for f in fields):
-            continue
-        where = f"{path}:{line_no}"
+    return header
+
+
+def _csv_row(row: dict, header: list[str], where: str, path: str, pai, seen: dict) -> dict:
+    """One row's values, each checked with the model's rule for its field and unique where it must be."""
+    out: dict = {}
+    if row.get("serial"):
+        s = row["serial"]
+        if len(s.encode()) > 32:
+            raise InvalidInput(f"{where}: serial", f"{s!r} is longer than 32 bytes")
+        if s in seen["serial"]:
+            raise InvalidInput(f"{where}: serial", f"{s!r} appears twice")
+        _check_dirname(s, f"{where}: serial")
+        out["serial"] = s
+    for column, base in (("passcode", 10), ("discriminator", 0)):
+        if row.get(column):
+            value = _csv_int(row, column, where, base)
+            check_field(column, value, f"{where}: {column}")
+            if value in seen[column]:
+                raise InvalidInput(f"{where}: {column}", "appears twice")
+            out[column] = value
+    if row.get("spake2_salt"):
         try:
-            if len(fields) != len(header):
-                raise InvalidInput(where, f"has {len(fields)} fields, the header has {len(header)} (missing column?)")
-            row = {h: f.strip() for h, f in zip(header, fields)}
-            out: dict = {"line": line_no}
-            if row.get("serial"):
-                s = row["serial"]
-                if len(s.encode()) > 32:
-                    raise InvalidInput(f"{where}: serial", f"{s!r} is longer than 32 bytes")
-                if s in serials:
-                    raise InvalidInput(f"{where}: serial", f"{s!r} appears twice")
-                _check_dirname(s, f"{where}: serial")
-                out["serial"] = s
-            if row.get("passcode"):
-                p = _csv_int(row, "passcode", where, 10)
-                try:
-                    spake2p.check_passcode(p)
-                except InvalidInput as e:
-                    raise InvalidInput(f"{where}: passcode", e.rule) from None
-                if p in passcodes:
-                    raise InvalidInput(f"{where}: passcode", "appears twice")
-                out["passcode"] = p
-            if row.get("discriminator"):
-                d = _csv_int(row, "discriminator", where, 0)
-                if not 0 <= d <= 4095:
-                    raise InvalidInput(f"{where}: discriminator", f"{d} is out of range (allowed 0..4095)")
-                if d in discs:
-                    raise InvalidInput(f"{where}: discriminator", "appears twice")
-                out["discriminator"] = d
-            if row.get("spake2_salt"):
-                try:
-                    salt = base64.b64decode(row["spake2_salt"], validate=True)
-                except ValueError:
-                    raise InvalidInput(f"{where}: spake2_salt", "is not valid Base64") from None
-                spake2p.check_salt(salt, f"{where}: spake2_salt")
-                out["spake2_salt"] = salt
-            if row.get("rd_uid"):
-                uid = parse_hex(row["rd_uid"], f"{where}: rd_uid")
-                if not 16 <= len(uid) <= 32:
-                    raise InvalidInput(f"{where}: rd_uid", f"must be 16..32 bytes, got {len(uid)}")
-                out["rd_uid"] = uid
-            if row.get("dac_cert") or row.get("dac_key"):
-                base = os.path.dirname(os.path.abspath(path))
-                out["dac"] = load_dac_pair(os.path.join(base, row.get("dac_cert", "")),
-                                           os.path.join(base, row.get("dac_key", "")), pai, where)
-            user = {h[5:]: row[h] for h in header if h.startswith("user.") and row[h] != ""}
-            if user:
-                out["user"] = user
-        except InvalidInput as e:
-            report_bad(str(e))
-            bad += 1
-            continue
-        serials.add(out.get("serial"))
-        passcodes.add(out.get("passcode"))
-        discs.add(out.get("discriminator"))
-        rows.append(out)
-    if bad and not skip_bad:
-        raise InvalidInput(path, f"{bad} bad row(s); fix them or use --skip_bad_rows (nothing was produced)")
-    if not rows:
-        raise InvalidInput(path, "has no usable rows")
-    return rows
+            salt = base64.b64decode(row["spake2_salt"], validate=True)
+        except ValueError:
+            raise InvalidInput(f"{where}: spake2_salt", "is not valid Base64") from None
+        check_field("spake2_salt", salt, f"{where}: spake2_salt")
+        out["spake2_salt"] = salt
+    if row.get("rd_uid"):
+        out["rd_uid"] = parse_hex(row["rd_uid"], f"{where}: rd_uid")
+        check_field("rd_uid", out["rd_uid"], f"{where}: rd_uid")
+    if row.get("dac_cert") or row.get("dac_key"):
+        base_dir = os.path.dirname(os.path.abspath(path))
+        out["dac"] = load_dac_pair(os.path.join(base_dir, row.get("dac_cert", "")),
+                                   os.path.join(base_dir, row.get("dac_key", "")), pai, where)
+    user = {h[5:]: row[h] for h in header if h.startswith("user.") and row[h] != ""}
+    if user:
+        out["user"] = user
+    return out
 
 
 def _csv_int(row: dict, column: str, where: str, base: int) -> int:
