@@ -5,10 +5,13 @@ Subcommand modules are imported only when used, so a run loads only what it need
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
+from .. import __version__
 from ..errors import EXIT_FAILED, EXIT_INVALID, FactoryDataError
+from .common import Reporter
 
 PROG = "matter-factory-data"
 
@@ -38,10 +41,6 @@ Run '{PROG} <command> --help' for a command's options.
 
 
 def run(module_name: str, argv: list[str], prog: str) -> int:
-    import importlib
-
-    from .common import Reporter
-
     module = importlib.import_module(f"{__name__}.{module_name}")
     Reporter.held = []
     try:
@@ -70,8 +69,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(USAGE)
         return 0 if argv else EXIT_INVALID
     if argv[0] == "--version":
-        from .. import __version__
-
         print(f"{PROG} {__version__}")
         return 0
     name = argv[0]

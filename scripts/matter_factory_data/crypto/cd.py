@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..codes import tlv
 from ..errors import InvalidInput
+from . import der
 from .attestation import matter_ids, skid_of
 
 OID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
@@ -170,45 +171,29 @@ def decode_content(data: bytes) -> CDContent:
     return content
 
 
-# ---------------------------------------------------------------- DER helpers
-
-
-def _len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    return bytes([tag]) + _len(len(content)) + content
-
-
-def _seq(*parts: bytes) -> bytes:
-    return _tlv(0x30, b"".join(parts))
-
-
-def _oid(body: bytes) -> bytes:
-    return _tlv(0x06, body)
-
-
 def envelope(content_tlv: bytes, signer_skid: bytes, signature_der: bytes) -> bytes:
     """The CMS SignedData ContentInfo exactly as the SDK's CMS_Sign builds it."""
-    digest_alg = _seq(_oid(OID_SHA256))
-    signer_info = _seq(
-        _tlv(0x02, b"\x03"),
-        _tlv(0x80, signer_skid),
+    def seq(*parts: bytes) -> bytes:
+        return der.encode(0x30, b"".join(parts))
+
+    def oid(body: bytes) -> bytes:
+        return der.encode(0x06, body)
+
+    digest_alg = seq(oid(OID_SHA256))
+    signer_info = seq(
+        der.encode(0x02, b"\x03"),
+        der.encode(0x80, signer_skid),
         digest_alg,
-        _seq(_oid(OID_ECDSA_SHA256)),
-        _tlv(0x04, signature_der),
+        seq(oid(OID_ECDSA_SHA256)),
+        der.encode(0x04, signature_der),
     )
-    signed_data = _seq(
-        _tlv(0x02, b"\x03"),
-        _tlv(0x31, digest_alg),
-        _seq(_oid(OID_DATA), _tlv(0xA0, _tlv(0x04, content_tlv))),
-        _tlv(0x31, signer_info),
+    signed_data = seq(
+        der.encode(0x02, b"\x03"),
+        der.encode(0x31, digest_alg),
+        seq(oid(OID_DATA), der.encode(0xA0, der.encode(0x04, content_tlv))),
+        der.encode(0x31, signer_info),
     )
-    return _seq(_oid(OID_SIGNED_DATA), _tlv(0xA0, signed_data))
+    return seq(oid(OID_SIGNED_DATA), der.encode(0xA0, signed_data))
 
 
 def sign(content: CDContent, signer_cert, signer_key) -> bytes:
@@ -220,33 +205,6 @@ def sign(content: CDContent, signer_cert, signer_key) -> bytes:
     return envelope(body, skid, signature)
 
 
-class _Der:
-    def __init__(self, data: bytes, what: str):
-        self.data, self.pos, self.what = data, 0, what
-
-    def read(self, expected_tag: int, name: str) -> bytes:
-        if self.pos + 2 > len(self.data):
-            raise InvalidInput(self.what, f"truncated before {name}")
-        tag = self.data[self.pos]
-        if tag != expected_tag:
-            raise InvalidInput(self.what, f"{name}: expected DER tag 0x{expected_tag:02x}, found 0x{tag:02x}")
-        n = self.data[self.pos + 1]
-        p = self.pos + 2
-        if n & 0x80:
-            k = n & 0x7F
-            if k == 0 or k > 4 or p + k > len(self.data):
-                raise InvalidInput(self.what, f"{name}: bad DER length")
-            n = int.from_bytes(self.data[p : p + k], "big")
-            p += k
-        if p + n > len(self.data):
-            raise InvalidInput(self.what, f"{name}: truncated")
-        self.pos = p + n
-        return self.data[p : p + n]
-
-    def done(self) -> bool:
-        return self.pos == len(self.data)
-
-
 class ParsedCD(NamedTuple):
     content_tlv: bytes
     signer_skid: bytes
@@ -256,36 +214,36 @@ class ParsedCD(NamedTuple):
 
 def parse(data: bytes, what: str = "CD") -> ParsedCD:
     """Check the envelope rules (signedData v3, one sha256 digest, id-data, one SignerInfo v3 by SKID)."""
-    top = _Der(data, what)
-    ci = _Der(top.read(0x30, "ContentInfo"), what)
+    top = der.Reader(data, what)
+    ci = der.Reader(top.read(0x30, "ContentInfo"), what)
     if not top.done():
         raise InvalidInput(what, "trailing bytes after ContentInfo")
     if ci.read(0x06, "contentType") != OID_SIGNED_DATA:
         raise InvalidInput(what, "contentType is not id-signedData")
-    sd = _Der(_Der(ci.read(0xA0, "content"), what).read(0x30, "SignedData"), what)
+    sd = der.Reader(der.Reader(ci.read(0xA0, "content"), what).read(0x30, "SignedData"), what)
     if sd.read(0x02, "SignedData version") != b"\x03":
         raise InvalidInput(what, "SignedData version must be 3")
-    algs = _Der(sd.read(0x31, "digestAlgorithms"), what)
-    alg = _Der(algs.read(0x30, "digestAlgorithm"), what)
+    algs = der.Reader(sd.read(0x31, "digestAlgorithms"), what)
+    alg = der.Reader(algs.read(0x30, "digestAlgorithm"), what)
     if alg.read(0x06, "digest OID") != OID_SHA256 or not algs.done():
         raise InvalidInput(what, "digestAlgorithms must be exactly one sha256")
-    eci = _Der(sd.read(0x30, "encapContentInfo"), what)
+    eci = der.Reader(sd.read(0x30, "encapContentInfo"), what)
     if eci.read(0x06, "eContentType") != OID_DATA:
         raise InvalidInput(what, "eContentType is not id-data")
-    content_tlv = _Der(eci.read(0xA0, "eContent"), what).read(0x04, "eContent OCTET STRING")
-    if sd.pos < len(sd.data) and sd.data[sd.pos] in (0xA0, 0xA1):
+    content_tlv = der.Reader(eci.read(0xA0, "eContent"), what).read(0x04, "eContent OCTET STRING")
+    if sd.peek_tag() in (0xA0, 0xA1):
         raise InvalidInput(what, "certificates or CRLs must not be embedded")
-    infos = _Der(sd.read(0x31, "signerInfos"), what)
-    si = _Der(infos.read(0x30, "SignerInfo"), what)
+    infos = der.Reader(sd.read(0x31, "signerInfos"), what)
+    si = der.Reader(infos.read(0x30, "SignerInfo"), what)
     if not infos.done():
         raise InvalidInput(what, "must have exactly one SignerInfo")
     if si.read(0x02, "SignerInfo version") != b"\x03":
         raise InvalidInput(what, "SignerInfo version must be 3")
     skid = si.read(0x80, "subjectKeyIdentifier")
-    dalg = _Der(si.read(0x30, "digestAlgorithm"), what)
+    dalg = der.Reader(si.read(0x30, "digestAlgorithm"), what)
     if dalg.read(0x06, "digest OID") != OID_SHA256:
         raise InvalidInput(what, "SignerInfo digestAlgorithm must be sha256")
-    salg = _Der(si.read(0x30, "signatureAlgorithm"), what)
+    salg = der.Reader(si.read(0x30, "signatureAlgorithm"), what)
     if salg.read(0x06, "signature OID") != OID_ECDSA_SHA256:
         raise InvalidInput(what, "signatureAlgorithm must be ecdsa-with-SHA256")
     signature = si.read(0x04, "signature")

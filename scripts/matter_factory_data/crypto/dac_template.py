@@ -13,23 +13,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..errors import InvalidInput
+from . import der
 from .attestation import load_cert, public_point
 
-
-def _der(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes([tag, n]) + content
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(body)]) + body + content
-
-def _der_int(value: int) -> bytes:
-    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-def _der_time(t: datetime.datetime) -> bytes:
-    if t.year < 2050:
-        return _der(0x17, t.strftime("%y%m%d%H%M%SZ").encode())
-    return _der(0x18, t.strftime("%Y%m%d%H%M%SZ").encode())
 
 _OID_CN = bytes.fromhex("0603550403")
 
@@ -59,29 +45,29 @@ class DacTemplate:
             raise InvalidInput("PAI", "has no subjectKeyIdentifier (a DAC's authorityKeyIdentifier needs it)")
         self.pai_key = pai_key
         self._issuer = pai.subject.raw
-        self._validity = _der(0x30, _der_time(not_before) + _der_time(not_after))
-        self._ids = b"".join(_der(0x31, _der(0x30, oid + _der(0x0C, value.encode("utf-8"))))
+        self._validity = der.encode(0x30, der.encode_time(not_before) + der.encode_time(not_after))
+        self._ids = b"".join(der.encode(0x31, der.encode(0x30, oid + der.encode(0x0C, value.encode("utf-8"))))
                              for oid, value in ((_OID_VID, f"{vid:04X}"), (_OID_PID, f"{pid:04X}")))
         self._subject = self._subject_with(cn)
-        self._akid = _der(0x30, bytes.fromhex("0603551d23") + _der(0x04, _der(0x30, _der(0x80, pai.skid))))
+        self._akid = der.encode(0x30, bytes.fromhex("0603551d23") + der.encode(0x04, der.encode(0x30, der.encode(0x80, pai.skid))))
         # everything after the serial number up to the public point, and from there to the key identifier:
         # the same for every certificate with this template's common name (a P-256 point is 65 bytes)
         self._after_serial = _ALG_ECDSA_SHA256 + self._issuer + self._validity + self._subject + _SPKI_HEAD
-        self._exts_head = _der(0xA3, _der(0x30, _EXT_BC_KU + _SKID_HEAD + bytes(20) + self._akid))[:-20 - len(self._akid)]
+        self._exts_head = der.encode(0xA3, der.encode(0x30, _EXT_BC_KU + _SKID_HEAD + bytes(20) + self._akid))[:-20 - len(self._akid)]
         self._ecdsa: dict = {}
 
     def _subject_with(self, cn: str) -> bytes:
-        return _der(0x30, _der(0x31, _der(0x30, _OID_CN + _der(0x0C, cn.encode("utf-8")))) + self._ids)
+        return der.encode(0x30, der.encode(0x31, der.encode(0x30, _OID_CN + der.encode(0x0C, cn.encode("utf-8")))) + self._ids)
 
     def tbs(self, serial: int, public_point: bytes, cn: str | None = None) -> bytes:
         """The TBSCertificate; ``cn`` replaces the template's common name for this one certificate."""
         if cn is None and len(public_point) == 65:
-            return _der(0x30, b"\xa0\x03\x02\x01\x02" + _der_int(serial) + self._after_serial + public_point
+            return der.encode(0x30, b"\xa0\x03\x02\x01\x02" + der.encode_int(serial) + self._after_serial + public_point
                         + self._exts_head + hashlib.sha1(public_point).digest() + self._akid)
-        spki = _der(0x30, _SPKI_ALG + _der(0x03, b"\x00" + public_point))
-        skid = _der(0x30, bytes.fromhex("0603551d0e") + _der(0x04, _der(0x04, hashlib.sha1(public_point).digest())))
-        exts = _der(0xA3, _der(0x30, _EXT_BC_KU + skid + self._akid))
-        return _der(0x30, bytes.fromhex("a003020102") + _der_int(serial) + _ALG_ECDSA_SHA256 + self._issuer
+        spki = der.encode(0x30, _SPKI_ALG + der.encode(0x03, b"\x00" + public_point))
+        skid = der.encode(0x30, bytes.fromhex("0603551d0e") + der.encode(0x04, der.encode(0x04, hashlib.sha1(public_point).digest())))
+        exts = der.encode(0xA3, der.encode(0x30, _EXT_BC_KU + skid + self._akid))
+        return der.encode(0x30, bytes.fromhex("a003020102") + der.encode_int(serial) + _ALG_ECDSA_SHA256 + self._issuer
                     + self._validity + (self._subject if cn is None else self._subject_with(cn)) + spki + exts)
 
     def issue(self, serial: int, public_point: bytes, deterministic: bool = False, cn: str | None = None) -> bytes:
@@ -90,7 +76,7 @@ class DacTemplate:
             algorithm = self._ecdsa[deterministic] = ec.ECDSA(hashes.SHA256(), deterministic_signing=deterministic)
         tbs = self.tbs(serial, public_point, cn)
         sig = self.pai_key.sign(tbs, algorithm)
-        return _der(0x30, tbs + _ALG_ECDSA_SHA256 + _der(0x03, b"\x00" + sig))
+        return der.encode(0x30, tbs + _ALG_ECDSA_SHA256 + der.encode(0x03, b"\x00" + sig))
 
 def pkcs8_der_from_scalar(scalar: int, point: bytes | None = None) -> bytes:
     """Unencrypted PKCS#8 DER of a P-256 key as OpenSSL writes it (the inner ECPrivateKey without parameters,

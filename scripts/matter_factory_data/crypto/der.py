@@ -64,6 +64,56 @@ def read_one(data: bytes, pos: int, what: str) -> tuple[Element, int]:
     return Element(tag, data[p : p + n], data[pos : p + n]), p + n
 
 
+class Reader:
+    """A cursor over DER elements that must come in a known order, with errors that name each element."""
+
+    def __init__(self, data: bytes, what: str):
+        self.data, self.pos, self.what = data, 0, what
+
+    def read(self, expected_tag: int, name: str) -> bytes:
+        """The content of the next element, which must carry ``expected_tag``."""
+        if self.pos + 2 > len(self.data):
+            raise InvalidInput(self.what, f"truncated before {name}")
+        tag = self.data[self.pos]
+        if tag != expected_tag:
+            raise InvalidInput(self.what, f"{name}: expected DER tag 0x{expected_tag:02x}, found 0x{tag:02x}")
+        try:
+            element, self.pos = read_one(self.data, self.pos, self.what)
+        except DERError as e:
+            raise InvalidInput(self.what, f"{name}: {'bad DER length' if 'length' in e.rule else 'truncated'}") from None
+        return element.content
+
+    def peek_tag(self) -> int | None:
+        return self.data[self.pos] if self.pos < len(self.data) else None
+
+    def done(self) -> bool:
+        return self.pos == len(self.data)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def encode(tag: int, content: bytes) -> bytes:
+    """One DER element: tag, definite length (short or long form), content."""
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(body)]) + body + content
+
+
+def encode_int(value: int) -> bytes:
+    """A non-negative INTEGER."""
+    return encode(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def encode_time(t) -> bytes:
+    """UTCTime before 2050, GeneralizedTime from then on (RFC 5280)."""
+    if t.year < 2050:
+        return encode(0x17, t.strftime("%y%m%d%H%M%SZ").encode())
+    return encode(0x18, t.strftime("%Y%m%d%H%M%SZ").encode())
+
+
 def read_all(data: bytes, what: str) -> list[Element]:
     out, pos = [], 0
     while pos < len(data):
