@@ -41,19 +41,8 @@ from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData, check_date, c
 
 from ..requests import BatchRequest
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
-from .engine import (
-    Progress,
-    RunLock,
-    complete_lines,
-    csv_text,
-    job_count,
-    produce,
-    read_state,
-    remove_tree,
-    sync_filesystem,
-    write_new,
-    write_state,
-)
+from .engine import (Progress, RunLock, complete_lines, csv_text, job_count, produce, read_state, remove_tree,
+                     sync_filesystem, write_new, write_state)
 
 MANIFEST_HEADER = ("serial,vendor_id,product_id,discriminator,passcode,manual_code,qr_code,spake2_it,spake2_salt,"
                    "rd_uid,dac_serial,dac_sha256,path")

@@ -38,17 +38,8 @@ from ..formats import esp32, esp_secure_cert
 from ..model import check_date, check_field
 from ..requests import Esp32Request
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
-from .engine import (
-    Progress,
-    RunLock,
-    complete_lines,
-    csv_text,
-    job_count,
-    produce,
-    read_state,
-    sync_filesystem,
-    write_new,
-)
+from .engine import (Progress, RunLock, complete_lines, csv_text, job_count, produce, read_state, sync_filesystem,
+                     write_new)
 
 FILE_KEYS = ("dac-cert", "dac-key", "dac-pub-key", "pai-cert", "cert-dclrn")
 FINISHES = ["other", "matte", "satin", "polished", "rugged", "fabric"]
