@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 from hypothesis import given, settings
@@ -345,15 +346,17 @@ def test_pai_and_vid_checks(tmp_path):
 
 def test_discriminators_beyond_4096_are_spread_evenly():
     keyed = derive.Keyed(b"k" * 32)
-    batch._W.clear()
-    batch._W.update({"keyed": keyed, "fixed_discriminators": frozenset(), "count": 10000,
-                     "fixed_passcodes": frozenset()})
-    counts = {}
-    for i in range(10000):
-        d = batch.discriminator_of(i)
-        counts[d] = counts.get(d, 0) + 1
-    assert len(counts) == 4096 and set(counts.values()) == {2, 3}
-    assert len({batch.passcode_of(i) for i in range(10000)}) == 10000
+    context = types.SimpleNamespace(fixed_discriminators=frozenset(), fixed_passcodes=frozenset(), count=10000)
+    batch._worker = types.SimpleNamespace(keyed=keyed, ctx=context)  # the two values these functions read
+    try:
+        counts = {}
+        for i in range(10000):
+            d = batch.discriminator_of(i)
+            counts[d] = counts.get(d, 0) + 1
+        assert len(counts) == 4096 and set(counts.values()) == {2, 3}
+        assert len({batch.passcode_of(i) for i in range(10000)}) == 10000
+    finally:
+        batch._worker = None
 
 
 @settings(max_examples=300, deadline=None)

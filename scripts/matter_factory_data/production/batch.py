@@ -28,6 +28,7 @@ import secrets
 import string
 import sys
 import time
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -236,22 +237,70 @@ def dac_dir_pairs(path: str) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- worker side
 
-_W: dict = {}
+class BatchContext(NamedTuple):
+    """What every worker of a batch needs: plain values only (it may cross a process boundary)."""
+
+    key: bytes
+    vid: int
+    pid: int
+    vendor_name: str
+    product_name: str
+    date: str
+    hw_ver: int
+    hw_ver_str: str
+    sw_ver_str: str | None
+    spake2_it: int
+    salt_len: int
+    serial_pattern: str
+    serial_start: int
+    count: int
+    include_passcode: bool
+    enable_key: bytes | None
+    rd_uid: bool
+    product_finish: int | None
+    primary_color: int | None
+    png: bool
+    secrets_in_manifest: bool
+    offset: int
+    size: int
+    batch_dir: str
+    pai_der: bytes
+    pai_scalar: int
+    cn: str
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+    serial_prefix: int
+    dac_pairs: list | None
+    format: str
+    cd_der: bytes | None
+    fixed_passcodes: frozenset
+    fixed_discriminators: frozenset
 
 
-def _worker_init(ctx: dict) -> None:
-    _worker_close()
-    _W.update(ctx)
-    _W["pai_key"] = ec.derive_private_key(ctx["pai_scalar"], ec.SECP256R1())
-    _W["keyed"] = Keyed(ctx["key"])
-    _W["template"] = dac_template.DacTemplate(ctx["pai_der"], _W["pai_key"], ctx["vid"], ctx["pid"], ctx["cn"],
-                                             ctx["not_before"], ctx["not_after"])
-    _W["doc_template"] = nrfconnect.DocTemplate(VARYING)
-    _W["validated"] = False
+class _Worker:
+    """A worker's state: the batch context and what it derives from it once (keys, templates)."""
+
+    def __init__(self, ctx: BatchContext):
+        self.ctx = ctx
+        self.keyed = Keyed(ctx.key)
+        pai_key = ec.derive_private_key(ctx.pai_scalar, ec.SECP256R1())
+        self.template = dac_template.DacTemplate(ctx.pai_der, pai_key, ctx.vid, ctx.pid, ctx.cn, ctx.not_before,
+                                                 ctx.not_after)
+        self.doc_template = nrfconnect.DocTemplate(VARYING)
+        self.validated = False  # the fields common to the batch were checked with this worker's first device
+
+
+_worker: _Worker | None = None
+
+
+def _worker_init(ctx: BatchContext) -> None:
+    global _worker
+    _worker = _Worker(ctx)
 
 
 def _worker_close() -> None:
-    _W.clear()
+    global _worker
+    _worker = None
 
 
 _worker_init.close = _worker_close  # what the engine calls when a run in this process ends
@@ -260,7 +309,7 @@ _worker_init.close = _worker_close  # what the engine calls when a run in this p
 def passcode_of(index: int) -> int:
     """The index-th device's passcode: a keyed permutation of the valid passcodes, skipping values a CSV row
     fixed (the candidates index, index + N, index + 2N, ... belong to this device alone)."""
-    keyed, fixed, count = _W["keyed"], _W["fixed_passcodes"], _W["count"]
+    keyed, fixed, count = _worker.keyed, _worker.ctx.fixed_passcodes, _worker.ctx.count
     k = index
     while True:
         value = passcode_from_rank(keyed.permute("passcode", k, PASSCODE_DOMAIN))
@@ -272,7 +321,7 @@ def passcode_of(index: int) -> int:
 def discriminator_of(index: int) -> int:
     """Unique discriminators while the batch has at most 4096 devices; beyond, each value is used
     floor(N/4096) or ceil(N/4096) times."""
-    keyed, fixed, count = _W["keyed"], _W["fixed_discriminators"], _W["count"]
+    keyed, fixed, count = _worker.keyed, _worker.ctx.fixed_discriminators, _worker.ctx.count
     if count > 4096:
         return keyed.permute("discriminator", index % 4096, 4096)
     k = index
@@ -289,15 +338,15 @@ def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
     return _write_devices(*_prepare_devices(chunk))
 
 
-def probe_devices(ctx: dict, chunk: list[tuple[int, dict]]) -> None:
+def probe_devices(ctx: BatchContext, chunk: list[tuple[int, dict]]) -> None:
     """Make ``chunk``'s devices in memory (every value, check, certificate and encoding, no file): a batch
     runs this on its first and last device before it writes anything, so a bad option fails cleanly."""
     _worker_init(ctx)
     try:
         prepared = _prepare_devices(chunk)
         for k, (i, _row) in enumerate(chunk):
-            attestation.check_issued(prepared[3][k], "dac", ctx["pai_der"], "pai", f"device {prepared[0][k]} DAC",
-                                     ctx["date"])
+            attestation.check_issued(prepared[3][k], "dac", ctx.pai_der, "pai", f"device {prepared[0][k]} DAC",
+                                     ctx.date)
     finally:
         _worker_close()
 
@@ -310,17 +359,17 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
     runs for every device, which measured 40-75 us less per device than one device at a time (about a
     sixth of the work that is not PBKDF2). A device whose values are bad stops the chunk before any file of
     the chunk is written."""
-    w = _W
-    keyed: Keyed = w["keyed"]
-    vid, pid, it = w["vid"], w["pid"], w["spake2_it"]
+    w = _worker
+    keyed: Keyed = w.keyed
+    vid, pid, it = w.ctx.vid, w.ctx.pid, w.ctx.spake2_it
     # the values
-    pattern, start = w["serial_pattern"], w["serial_start"]
+    pattern, start = w.ctx.serial_pattern, w.ctx.serial_start
     serials = [row.get("serial") or pattern.format(vid=vid, pid=pid, n=start + i) for i, row in chunk]
     passcodes = [row.get("passcode") or passcode_of(i) for i, row in chunk]
     discs = [row["discriminator"] if "discriminator" in row else discriminator_of(i) for i, row in chunk]
-    salt_len = w["salt_len"]
+    salt_len = w.ctx.salt_len
     salts = [row.get("spake2_salt") or keyed.derive("salt", i, salt_len) for i, row in chunk]
-    with_uid = w["rd_uid"]
+    with_uid = w.ctx.rd_uid
     uids = [row.get("rd_uid") or (keyed.derive("rd_uid", i, 16) if with_uid else None) for i, row in chunk]
     # SPAKE2+: PBKDF2, then L = w1 * G
     compute_ws, w0_w1, point_from_scalar = spake2p.compute_ws, spake2p.w0_w1, spake2p.point_from_scalar
@@ -334,7 +383,7 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
     manuals = [onboarding.manual_code(p) for p in payloads]
     json_texts, images = _encode_images(fds, serials, passcodes, dac_points)
     texts = [onboarding.onboarding_text(m, q).encode("ascii") for m, q in zip(manuals, qrs)]
-    pngs = [qr_png(q, mask=BATCH_MASK) for q in qrs] if w["png"] else None
+    pngs = [qr_png(q, mask=BATCH_MASK) for q in qrs] if w.ctx.png else None
     key_der = dac_template.key_der_from_scalar
     key_ders = [key_der(int.from_bytes(key, "big"), point) for key, point in zip(dac_keys, dac_points)]
     return (serials, json_texts, images, dac_ders, key_ders, texts, pngs, discs, passcodes, manuals, qrs, salts,
@@ -344,9 +393,9 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
 def _chunk_dacs(chunk: list[tuple[int, dict]]) -> tuple[list, list, list, list]:
     """The chunk's DACs (DER, key scalar bytes, serial, public point): pre-provisioned pairs as they are,
     the others derived from the batch key, then issued from the template."""
-    w = _W
-    keyed: Keyed = w["keyed"]
-    pairs = w["dac_pairs"]
+    w = _worker
+    keyed: Keyed = w.keyed
+    pairs = w.ctx.dac_pairs
     dac_ders, dac_keys, dac_serials, dac_points = [], [], [], []
     for i, row in chunk:
         pair = row.get("dac") or (pairs[i] if pairs is not None else None)
@@ -360,13 +409,13 @@ def _chunk_dacs(chunk: list[tuple[int, dict]]) -> tuple[list, list, list, list]:
             scalar = int.from_bytes(keyed.derive("dac_key", i, 40), "big") % (P256_ORDER - 1) + 1
             dac_ders.append(None)
             dac_keys.append(scalar.to_bytes(32, "big"))
-            dac_serials.append(w["serial_prefix"] << 32 | (i + 1))
+            dac_serials.append(w.ctx.serial_prefix << 32 | (i + 1))
             dac_points.append(None)
     public_point = spake2p.p256_point
     for k, point in enumerate(dac_points):
         if point is None:
             dac_points[k] = public_point(int.from_bytes(dac_keys[k], "big"))
-    issue = w["template"].issue
+    issue = w.template.issue
     for k, der in enumerate(dac_ders):
         if der is None:
             dac_ders[k] = issue(dac_serials[k], dac_points[k], deterministic=True)
@@ -375,57 +424,57 @@ def _chunk_dacs(chunk: list[tuple[int, dict]]) -> tuple[list, list, list, list]:
 
 def _checked_factory_data(chunk, serials, passcodes, discs, salts, uids, verifiers, dac_ders, dac_keys) -> list:
     """The chunk's factory data, each checked (the fields common to the batch once per worker)."""
-    w = _W
-    vid, pid, it = w["vid"], w["pid"], w["spake2_it"]
-    include_passcode = w["include_passcode"]
+    w = _worker
+    vid, pid, it = w.ctx.vid, w.ctx.pid, w.ctx.spake2_it
+    include_passcode = w.ctx.include_passcode
     fds = [FactoryData(
-        sn=serials[k], vendor_id=vid, product_id=pid, vendor_name=w["vendor_name"],
-        product_name=w["product_name"], date=w["date"], hw_ver=w["hw_ver"], hw_ver_str=w["hw_ver_str"],
-        sw_ver_str=w["sw_ver_str"], dac_cert=dac_ders[k], dac_key=dac_keys[k], pai_cert=w["pai_der"],
+        sn=serials[k], vendor_id=vid, product_id=pid, vendor_name=w.ctx.vendor_name,
+        product_name=w.ctx.product_name, date=w.ctx.date, hw_ver=w.ctx.hw_ver, hw_ver_str=w.ctx.hw_ver_str,
+        sw_ver_str=w.ctx.sw_ver_str, dac_cert=dac_ders[k], dac_key=dac_keys[k], pai_cert=w.ctx.pai_der,
         passcode=passcodes[k] if include_passcode else None, spake2_it=it, spake2_salt=salts[k],
-        spake2_verifier=verifiers[k], discriminator=discs[k], rd_uid=uids[k], enable_key=w["enable_key"],
-        product_finish=w["product_finish"], primary_color=w["primary_color"], user=row.get("user"),
+        spake2_verifier=verifiers[k], discriminator=discs[k], rd_uid=uids[k], enable_key=w.ctx.enable_key,
+        product_finish=w.ctx.product_finish, primary_color=w.ctx.primary_color, user=row.get("user"),
     ) for k, (_, row) in enumerate(chunk)]
     for fd in fds:
-        if w["validated"]:  # the constant fields were checked with the worker's first device
+        if w.validated:  # the constant fields were checked with the worker's first device
             fd.validate_fields(VARYING)
         else:
             fd.validate(check_verifier=False, verifier_computed=True)
-            w["validated"] = True
+            w.validated = True
     return fds
 
 
 def _encode_images(fds: list, serials: list, passcodes: list, dac_points: list) -> tuple[list, list]:
     """Each device's JSON text and its images in the batch's format: (file name, one image per device)."""
-    w = _W
-    fmt = w["format"]
+    w = _worker
+    fmt = w.ctx.format
     if fmt == "nrfconnect":
-        render = w["doc_template"].render
+        render = w.doc_template.render
         docs = [render(fd) for fd in fds]
         json_texts = [text for text, _ in docs]
-        size = w["size"]
+        size = w.ctx.size
         for (_, image), serial in zip(docs, serials):
             if len(image) > size:
                 raise InvalidInput(f"device {serial}", f"factory data needs {len(image)} bytes, the partition holds {size}")
-        offset = w["offset"]
+        offset = w.ctx.offset
         images = [("factory_data.hex", [nrfconnect.to_intel_hex_fast(image, offset) for _, image in docs]),
                   ("factory_data.bin", [image for _, image in docs])]
     else:
         json_texts = [json.dumps(fd.to_doc()).encode("ascii") for fd in fds]
         if fmt == "nxp":
-            images = [("factory_data.bin", [_nxp_image(fd, p, w["cd_der"]) for fd, p in zip(fds, passcodes)])]
+            images = [("factory_data.bin", [_nxp_image(fd, p, w.ctx.cd_der) for fd, p in zip(fds, passcodes)])]
         else:
-            images = [("partition.bin", [_esp32_image(fd, pt, w["cd_der"]) for fd, pt in zip(fds, dac_points)])]
+            images = [("partition.bin", [_esp32_image(fd, pt, w.ctx.cd_der) for fd, pt in zip(fds, dac_points)])]
     return json_texts, images
 
 
 def _write_devices(serials, json_texts, images, dac_ders, key_ders, texts, pngs, discs, passcodes, manuals, qrs,
                    salts, uids, dac_serials) -> list[str]:
     """The files of prepared devices (each staged, then renamed into place) and their manifest rows."""
-    w = _W
-    vid, pid, it = w["vid"], w["pid"], w["spake2_it"]
+    w = _worker
+    vid, pid, it = w.ctx.vid, w.ctx.pid, w.ctx.spake2_it
     # the files: each device staged, then renamed into place
-    batch_dir = w["batch_dir"]
+    batch_dir = w.ctx.batch_dir
     staging = os.path.join(batch_dir, STAGING)
     for k, serial in enumerate(serials):
         here = os.path.join(staging, serial)
@@ -449,7 +498,7 @@ def _write_devices(serials, json_texts, images, dac_ders, key_ders, texts, pngs,
             remove_tree(final)
             os.rename(here, final)
     # the manifest rows
-    secrets_out = w["secrets_in_manifest"]
+    secrets_out = w.ctx.secrets_in_manifest
     vid_text, pid_text, it_text = f"0x{vid:04X}", f"0x{pid:04X}", str(it)
     return [csv_text([[serial, vid_text, pid_text, str(discs[k]),
                        str(passcodes[k]) if secrets_out else "", manuals[k] if secrets_out else "",
@@ -633,22 +682,22 @@ def _devices(spec: Spec, req: BatchRequest, report, pai) -> tuple:
 def _worker_context(spec: Spec, rows, batch_dir: str, seed_key, pai_der: bytes, pai_scalar: int, cd_der, dac_pairs,
                     not_before, not_after) -> dict:
     """What every worker needs (plain values only: it may cross a process boundary)."""
-    return {
-        "key": seed_key or secrets.token_bytes(32), "vid": spec.vendor_id, "pid": spec.product_id,
-        "vendor_name": spec.vendor_name,
-        "product_name": spec.product_name, "date": spec.date, "hw_ver": spec.hw_ver, "hw_ver_str": spec.hw_ver_str,
-        "sw_ver_str": spec.sw_ver_str, "spake2_it": spec.spake2_it, "salt_len": spec.salt_len,
-        "serial_pattern": spec.serial_pattern, "serial_start": spec.serial_start, "count": spec.count,
-        "include_passcode": spec.include_passcode, "enable_key": spec.enable_key, "rd_uid": spec.rd_uid,
-        "product_finish": spec.product_finish, "primary_color": spec.primary_color, "png": spec.png,
-        "secrets_in_manifest": spec.secrets_in_manifest, "offset": spec.offset, "size": spec.size,
-        "batch_dir": batch_dir,
-        "pai_der": pai_der, "pai_scalar": pai_scalar, "cn": f"{spec.vendor_name} {spec.product_name}"[:64],
-        "not_before": not_before, "not_after": not_after, "serial_prefix": 1, "dac_pairs": dac_pairs,
-        "format": spec.format, "cd_der": cd_der,
-        "fixed_passcodes": frozenset(r["passcode"] for r in rows if "passcode" in r) if rows else frozenset(),
-        "fixed_discriminators": frozenset(r["discriminator"] for r in rows if "discriminator" in r) if rows else frozenset(),
-    }
+    return BatchContext(
+        key=seed_key or secrets.token_bytes(32), vid=spec.vendor_id, pid=spec.product_id,
+        vendor_name=spec.vendor_name,
+        product_name=spec.product_name, date=spec.date, hw_ver=spec.hw_ver, hw_ver_str=spec.hw_ver_str,
+        sw_ver_str=spec.sw_ver_str, spake2_it=spec.spake2_it, salt_len=spec.salt_len,
+        serial_pattern=spec.serial_pattern, serial_start=spec.serial_start, count=spec.count,
+        include_passcode=spec.include_passcode, enable_key=spec.enable_key, rd_uid=spec.rd_uid,
+        product_finish=spec.product_finish, primary_color=spec.primary_color, png=spec.png,
+        secrets_in_manifest=spec.secrets_in_manifest, offset=spec.offset, size=spec.size,
+        batch_dir=batch_dir,
+        pai_der=pai_der, pai_scalar=pai_scalar, cn=f"{spec.vendor_name} {spec.product_name}"[:64],
+        not_before=not_before, not_after=not_after, serial_prefix=1, dac_pairs=dac_pairs,
+        format=spec.format, cd_der=cd_der,
+        fixed_passcodes=frozenset(r["passcode"] for r in rows if "passcode" in r) if rows else frozenset(),
+        fixed_discriminators=frozenset(r["discriminator"] for r in rows if "discriminator" in r) if rows else frozenset(),
+    )
 
 
 def _make_batch_dir(out: str, batch_dir: str) -> None:
@@ -704,7 +753,7 @@ def _clear_dir(path: str) -> None:
             os.unlink(full)
 
 
-def _run_locked(spec: Spec, req, report, ctx: dict, rows, batch_dir: str, state_path: str, manifest_path: str,
+def _run_locked(spec: Spec, req: BatchRequest, report, ctx: BatchContext, rows, batch_dir: str, state_path: str, manifest_path: str,
                 fingerprint: str, seed_key: bytes | None, lock: RunLock) -> dict:
     state = read_state(state_path)
     if state is not None and state.get("fingerprint") != fingerprint:
@@ -750,11 +799,10 @@ def _run_locked(spec: Spec, req, report, ctx: dict, rows, batch_dir: str, state_
             name = _serial_of(spec, i, rows)
             if name in present:
                 remove_tree(os.path.join(batch_dir, name))
-    cd_der = ctx["cd_der"]
+    cd_der = ctx.cd_der
     if cd_der is not None:
         write_atomic(os.path.join(batch_dir, "CD.der"), cd_der)
-    ctx["key"] = key
-    ctx["serial_prefix"] = serial_prefix
+    ctx = ctx._replace(key=key, serial_prefix=serial_prefix)
     if spec.count > 4096 and not spec.unique_discriminators:
         report.warn(f"{spec.count} devices share 4096 discriminators: each value is used at most "
                     f"{-(-spec.count // 4096)} times")

@@ -24,6 +24,7 @@ import struct
 import tempfile
 import uuid
 import zlib
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -167,11 +168,36 @@ DEVICE_STAGING = ".staging"
 DS_TARGETS = ("esp32h2", "esp32p4", "esp32c5", "esp32c61", "esp32s31")
 
 
+class RunContext(NamedTuple):
+    """Everything a run's workers need, checked: the request and what was read and decided from it."""
+
+    req: Esp32Request
+    count: int
+    schema: list  # the user --csv keys: (namespace, key, encoding)
+    mrows: list  # their decoded values, one dict per device
+    extra_nvs: list  # chip-factory entries from the list options (calendars, locales, labels, modes)
+    rd_uid_fixed: bytes | None
+    mode: str | None  # "paa", "pai" or None (no attestation data)
+    ca_scalar: int | None
+    ca_der: bytes | None
+    pai_der: bytes | None
+    fixed_dac: tuple | None  # (DER, scalar) of a supplied DAC
+    cd_der: bytes | None
+    nvs_key: bytes | None
+    out_root: str
+    out_root_abs: str
+    secure: bool  # an esp_secure_cert partition is made
+    efuse_key_id: int | None
+    secure_commissionable: bool  # the commissionable data go into esp_secure_cert
+    key: bytes = b""  # the run's key (set when the run starts or resumes)
+    valid_from: datetime.datetime | None = None  # the DACs' notBefore
+
+
 def run(req: Esp32Request, report) -> dict:
     """Produce the devices (or finish an interrupted run of the same command); returns the summary path, the
     number of devices of the run and how many this invocation made."""
     ctx, identity = _plan(req, report)
-    out_root = ctx["out_root"]
+    out_root = ctx.out_root
     state_path = os.path.join(out_root, STATE)
     journal_path = os.path.join(out_root, JOURNAL)
     fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
@@ -188,18 +214,16 @@ def run(req: Esp32Request, report) -> dict:
         report.info(f"finishing the interrupted run in {out_root}")
     key = bytes.fromhex(state["key"])
     keyed = Keyed(key)
-    count = ctx["count"]
-    ctx["key"] = key
-    ctx["valid_from"] = parse_valid_from(req.valid_from) if req.valid_from else \
-        datetime.datetime.fromisoformat(state["started_utc"])
+    count = ctx.count
+    ctx = ctx._replace(key=key, valid_from=parse_valid_from(req.valid_from) if req.valid_from else
+                       datetime.datetime.fromisoformat(state["started_utc"]))
     # the CA that signs the DACs: a PAI generated once per run (--paa) is kept in the state until the run ends;
     # it starts when the DACs do (one instant, not two readings of the clock a second apart)
-    if ctx["mode"] == "paa":
+    if ctx.mode == "paa":
         if "pai_der" not in state:
             state["pai_der"] = _generate_pai(ctx, keyed).hex()
-        ctx["pai_der"] = bytes.fromhex(state["pai_der"])
-        ctx["ca_scalar"] = _pai_scalar(keyed)
-    if ctx["mode"] is not None:
+        ctx = ctx._replace(pai_der=bytes.fromhex(state["pai_der"]), ca_scalar=_pai_scalar(keyed))
+    if ctx.mode is not None:
         _check_signing_window(ctx)
     # the first device, made in memory: a bad option fails here, before anything is written
     _probe(ctx)
@@ -231,7 +255,7 @@ def _probe(ctx: dict) -> None:
     (names, dates, sizes, certificates) is then checked before the run writes anything of its own."""
     with tempfile.TemporaryDirectory(prefix="mfd-esp32-check-") as tmp:
         os.mkdir(os.path.join(tmp, DEVICE_STAGING), 0o700)
-        probe = dict(ctx, out_root=tmp, out_root_abs=tmp)
+        probe = ctx._replace(out_root=tmp, out_root_abs=tmp)
         _worker_init(probe)
         try:
             _make_device(0)
@@ -246,10 +270,10 @@ def _run_checked(req: Esp32Request, report, ctx, state, fresh, keyed, count, out
 
     staging = os.path.join(out_root, "staging")
     os.makedirs(staging, exist_ok=True)
-    if ctx["pai_der"] is not None:
-        write_atomic(os.path.join(staging, "pai_cert.der"), ctx["pai_der"])
-    if ctx["mode"] == "paa":  # the generated PAI, as the reference leaves it (but not its key: see the README)
-        write_atomic(os.path.join(staging, "pai_cert.pem"), _pem("CERTIFICATE", ctx["pai_der"]))
+    if ctx.pai_der is not None:
+        write_atomic(os.path.join(staging, "pai_cert.der"), ctx.pai_der)
+    if ctx.mode == "paa":  # the generated PAI, as the reference leaves it (but not its key: see the README)
+        write_atomic(os.path.join(staging, "pai_cert.pem"), _pem("CERTIFICATE", ctx.pai_der))
     if not os.path.exists(journal_path):
         fd = os.open(journal_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
@@ -276,7 +300,7 @@ def _run_checked(req: Esp32Request, report, ctx, state, fresh, keyed, count, out
     return {"summary": summary, "devices": count, "new": count - done}
 
 
-def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
+def _plan(req: Esp32Request, report) -> tuple[RunContext, dict]:
     """Every check of the command line and its inputs, before anything is written; returns the context the
     workers need and what identifies this run (for resuming it)."""
     vid, pid = req.vendor_id, req.product_id
@@ -305,12 +329,11 @@ def _plan(req: Esp32Request, report) -> tuple[dict, dict]:
     nvs_key = _nvs_key(req) if req.encrypt and req.nvs_key else None
 
     out_root = os.path.join(req.outdir, f"{vid:x}_{pid:x}")
-    ctx = dict(out_root_abs=os.path.abspath(out_root),
-        req=req, count=count, schema=schema, mrows=decoded_rows, extra_nvs=extra_nvs, rd_uid_fixed=rd_uid_fixed,
-        mode=mode, ca_scalar=ca_scalar, ca_der=ca_der, pai_der=pai_der, fixed_dac=fixed_dac, cd_der=cd_der,
-        nvs_key=nvs_key, out_root=out_root, secure=secure, efuse_key_id=efuse_key_id,
-        secure_commissionable=secure and req.commissionable_data_in_secure_cert,
-    )
+    ctx = RunContext(
+        out_root_abs=os.path.abspath(out_root), req=req, count=count, schema=schema, mrows=decoded_rows,
+        extra_nvs=extra_nvs, rd_uid_fixed=rd_uid_fixed, mode=mode, ca_scalar=ca_scalar, ca_der=ca_der,
+        pai_der=pai_der, fixed_dac=fixed_dac, cd_der=cd_der, nvs_key=nvs_key, out_root=out_root, secure=secure,
+        efuse_key_id=efuse_key_id, secure_commissionable=secure and req.commissionable_data_in_secure_cert)
     # what makes a run the same run: the options (not where it writes or how loudly) and the input files
     identity = {k: v for k, v in req._asdict().items() if k not in ("outdir", "log_level", "jobs", "pwd")}
     for option in ("cert", "key", "dac_cert", "dac_key", "cert_dclrn", "csv", "mcsv", "nvs_key"):
@@ -498,30 +521,30 @@ def _pai_scalar(keyed) -> int:
 
 def _generate_pai(ctx: dict, keyed) -> bytes:
     """--paa: the run's PAI, "<cn prefix> PAI 00", signed by the PAA."""
-    req = ctx["req"]
-    paa_key = ec.derive_private_key(ctx["ca_scalar"], ec.SECP256R1())
+    req = ctx.req
+    paa_key = ec.derive_private_key(ctx.ca_scalar, ec.SECP256R1())
     pai_key = ec.derive_private_key(_pai_scalar(keyed), ec.SECP256R1())
-    valid_from = ctx["valid_from"]
+    valid_from = ctx.valid_from
     cert = issuing.issue_certificate("pai", f"{req.cn_prefix} PAI 00", pai_key.public_key(), paa_key,
-                                         x509.load_der_x509_certificate(ctx["ca_der"]), vid=req.vendor_id,
+                                         x509.load_der_x509_certificate(ctx.ca_der), vid=req.vendor_id,
                                          pid=req.product_id, valid_from=valid_from, lifetime_days=req.lifetime + 1)
     return issuing.der(cert)
 
 
 def _check_signing_window(ctx: dict) -> None:
-    if ctx["fixed_dac"] is not None:
+    if ctx.fixed_dac is not None:
         return
-    pai = attestation.load_cert(ctx["pai_der"], "PAI")
-    _, not_after = attestation.validity(ctx["valid_from"], ctx["req"].lifetime + 1)
-    if ctx["valid_from"] < pai.not_before or not_after > pai.not_after:
+    pai = attestation.load_cert(ctx.pai_der, "PAI")
+    _, not_after = attestation.validity(ctx.valid_from, ctx.req.lifetime + 1)
+    if ctx.valid_from < pai.not_before or not_after > pai.not_after:
         raise InvalidInput("-lt/-vf", f"the DACs would be valid until {not_after:%Y-%m-%d}, beyond the PAI "
                                       f"({pai.not_after:%Y-%m-%d}); lower --lifetime")
 
 
-def device_uuid(keyed, index: int, ctx: dict) -> str:
+def device_uuid(keyed, index: int, ctx: RunContext) -> str:
     """The device's folder name: a random-looking version 4 UUID derived from the run's key."""
-    if ctx["fixed_dac"] is not None:
-        cn = Certificate(ctx["fixed_dac"][0]).subject.get("2.5.4.3")
+    if ctx.fixed_dac is not None:
+        cn = Certificate(ctx.fixed_dac[0]).subject.get("2.5.4.3")
         if cn:
             try:
                 return str(uuid.UUID(cn[0]))
@@ -532,24 +555,32 @@ def device_uuid(keyed, index: int, ctx: dict) -> str:
 
 # ---------------------------------------------------------------- worker side
 
-_W: dict = {}
+class _Worker:
+    """A worker's state: the run's context and what it derives once (the key, the DAC template)."""
+
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self.req = ctx.req
+        self.keyed = Keyed(ctx.key)
+        self.template = None
+        if ctx.mode is not None and ctx.fixed_dac is None:
+            key = ec.derive_private_key(ctx.ca_scalar, ec.SECP256R1())
+            not_before, not_after = attestation.validity(ctx.valid_from, ctx.req.lifetime + 1)
+            self.template = dac_template.DacTemplate(ctx.pai_der, key, ctx.req.vendor_id, ctx.req.product_id, "-",
+                                                     not_before, not_after)
 
 
-def _worker_init(ctx: dict) -> None:
-    _worker_close()
-    _W.update(ctx)
-    _W["keyed"] = Keyed(ctx["key"])
-    if ctx["mode"] is not None and ctx["fixed_dac"] is None:
-        req = ctx["req"]
-        key = ec.derive_private_key(ctx["ca_scalar"], ec.SECP256R1())
-        not_before, not_after = attestation.validity(ctx["valid_from"], req.lifetime + 1)
-        _W["template"] = dac_template.DacTemplate(ctx["pai_der"], key, req.vendor_id, req.product_id, "-",
-                                                 not_before, not_after)
+_worker: _Worker | None = None
 
+
+def _worker_init(ctx: RunContext) -> None:
+    global _worker
+    _worker = _Worker(ctx)
 
 
 def _worker_close() -> None:
-    _W.clear()
+    global _worker
+    _worker = None
 
 
 _worker_init.close = _worker_close  # what the engine calls when a run in this process ends
@@ -561,8 +592,9 @@ def _run_chunk(indices: list[int]) -> list[str]:
 
 def _values_for(index: int) -> dict:
     """The device's random values, derived from the run's key (so a resumed run makes the same device)."""
-    w, req, keyed = _W, _W["req"], _W["keyed"]
-    count = w["count"]
+    w = _worker
+    req, keyed = w.req, w.keyed
+    count = w.ctx.count
     if req.passcode is not None:
         passcode = req.passcode
     else:
@@ -571,35 +603,36 @@ def _values_for(index: int) -> dict:
         disc = req.discriminator
     else:  # unique while the run has at most 4096 devices, then as evenly spread as possible
         disc = keyed.permute("discriminator", index % 4096 if count > 4096 else index, 4096)
-    need_dac = w["mode"] is not None and w["fixed_dac"] is None
+    need_dac = w.ctx.mode is not None and w.ctx.fixed_dac is None
     return dict(
         passcode=passcode, discriminator=disc,
         salt=req.salt if req.salt is not None else keyed.derive("salt", index, 32),
         serial=req.serial_num if req.serial_num is not None else keyed.derive("serial", index, 16).hex(),
-        rd_uid=w["rd_uid_fixed"] or (keyed.derive("rd_uid", index, 16) if req.enable_rotating_device_id
-                                     or w["secure_commissionable"] else None),
+        rd_uid=w.ctx.rd_uid_fixed or (keyed.derive("rd_uid", index, 16) if req.enable_rotating_device_id
+                                     or w.ctx.secure_commissionable else None),
         dac_scalar=int.from_bytes(keyed.derive("dac_key", index, 40), "big") % (P256_ORDER - 1) + 1 if need_dac else None,
         dac_serial=(int.from_bytes(keyed.derive("dac_serial", index, 8), "big") & (2**63 - 1)) or 1 if need_dac else None,
-        nvs_key=(w["nvs_key"] or keyed.derive("nvs_key", index, 64)) if req.encrypt else None,
+        nvs_key=(w.ctx.nvs_key or keyed.derive("nvs_key", index, 64)) if req.encrypt else None,
         random=(keyed.derive("secure_cert_random1", index, 32), keyed.derive("secure_cert_random2", index, 32))
-        if w["secure_commissionable"] else None,
+        if w.ctx.secure_commissionable else None,
     )
 
 
 def _make_device(index: int) -> str:
     """One device of the run: its files, staged then renamed into place; returns its journal line."""
-    w, req = _W, _W["req"]
+    w = _worker
+    req = w.req
     vid, pid = req.vendor_id, req.product_id
-    out_root = w["out_root"]
-    dev_uuid = device_uuid(w["keyed"], index, w)
+    out_root = w.ctx.out_root
+    dev_uuid = device_uuid(w.keyed, index, w.ctx)
     final_dir = os.path.join(out_root, dev_uuid)
-    internal = os.path.join(w["out_root_abs"], dev_uuid, "internal")
-    staging = os.path.join(w["out_root_abs"], "staging")
+    internal = os.path.join(w.ctx.out_root_abs, dev_uuid, "internal")
+    staging = os.path.join(w.ctx.out_root_abs, "staging")
     r = _values_for(index)
     passcode, disc, salt = r["passcode"], r["discriminator"], r["salt"]
     verifier = None if req.enable_dynamic_passcode else spake2p.generate_verifier(passcode, salt,
                                                                                    req.iteration_count)
-    in_secure = w["secure_commissionable"]
+    in_secure = w.ctx.secure_commissionable
     rd_uid = r["rd_uid"] if req.enable_rotating_device_id or in_secure else None
     values = dict(discriminator=None if in_secure else disc,
                   iteration_count=None if in_secure else req.iteration_count, salt=None if in_secure else salt,
@@ -609,7 +642,7 @@ def _make_device(index: int) -> str:
                   product_finish=FINISHES.index(req.product_finish) if req.product_finish else None,
                   product_color=COLORS.index(req.product_color) if req.product_color else None,
                   part_number=req.part_number, serial=r["serial"], verifier=None if in_secure else verifier,
-                  cd=w["cd_der"], product_label=req.product_label, product_url=req.product_url)
+                  cd=w.ctx.cd_der, product_label=req.product_label, product_url=req.product_url)
     files, cn_row, secure_bin = _attestation_files(r, dev_uuid, values, disc, verifier, salt, rd_uid)
     namespaces, disc = _namespaces(index, values, disc)
     paths = _file_paths(internal, staging, req.cert_dclrn)
@@ -626,44 +659,45 @@ def _make_device(index: int) -> str:
         summary_row += [str(disc), str(req.iteration_count), base64.b64encode(salt).decode(), rd_uid.hex()]
     line = {"m": master_row, "p": pin_row, "s": summary_row, "c": cn_row}
     if index == 0:
-        line["layout"] = _layout(namespaces, w["schema"])
+        line["layout"] = _layout(namespaces, w.ctx.schema)
     return json.dumps(line) + "\n"
 
 
 def _attestation_files(r: dict, dev_uuid: str, values: dict, disc: int, verifier, salt: bytes, rd_uid) -> tuple:
     """The device's DAC (issued, or the supplied one) and its files, the cn_dacs row, the esp_secure_cert
     partition; puts the DAC into ``values`` when NVS holds it."""
-    w, req = _W, _W["req"]
-    secure, in_secure = w["secure"], w["secure_commissionable"]
+    w = _worker
+    req = w.req
+    secure, in_secure = w.ctx.secure, w.ctx.secure_commissionable
     files: dict = {}
     cn_row = None
     secure_bin = None
-    if w["mode"] is not None:
-        dac_der, scalar = w["fixed_dac"] if w["fixed_dac"] is not None else (None, r["dac_scalar"])
+    if w.ctx.mode is not None:
+        dac_der, scalar = w.ctx.fixed_dac if w.ctx.fixed_dac is not None else (None, r["dac_scalar"])
         point = attestation.public_point(scalar)
-        if w["fixed_dac"] is None:
-            dac_der = w["template"].issue(r["dac_serial"], point, deterministic=True, cn=dev_uuid)
+        if w.ctx.fixed_dac is None:
+            dac_der = w.template.issue(r["dac_serial"], point, deterministic=True, cn=dev_uuid)
         key_der = dac_template.key_der_from_scalar(scalar, point)
         if not secure:
             values.update(dac_cert=dac_der, dac_key=scalar.to_bytes(32, "big"), dac_pub_key=point,
-                          pai_cert=w["pai_der"])
+                          pai_cert=w.ctx.pai_der)
         dac_pem = _pem("CERTIFICATE", dac_der)
         files = {"DAC_cert.der": (dac_der, False)}
-        if w["fixed_dac"] is None:  # with --dac-cert/--dac-key the reference writes no PEM copies
+        if w.ctx.fixed_dac is None:  # with --dac-cert/--dac-key the reference writes no PEM copies
             files["DAC_cert.pem"] = (dac_pem, False)
         files["DAC_key.der"] = (key_der, True)
-        if w["fixed_dac"] is None:
+        if w.ctx.fixed_dac is None:
             files["DAC_key.pem"] = (_pem("PRIVATE KEY", dac_template.pkcs8_der_from_scalar(scalar, point)), True)
         files.update({"DAC_private_key.bin": (scalar.to_bytes(32, "big"), True),
-                      "DAC_public_key.bin": (point, False), "PAI_cert.der": (w["pai_der"], False)})
-        cn_row = [(_subject_cn(dac_der) if w["fixed_dac"] is not None else dev_uuid) or dev_uuid, dac_pem.decode()]
+                      "DAC_public_key.bin": (point, False), "PAI_cert.der": (w.ctx.pai_der, False)})
+        cn_row = [(_subject_cn(dac_der) if w.ctx.fixed_dac is not None else dev_uuid) or dev_uuid, dac_pem.decode()]
         if secure:
             commissionable = None
             if in_secure:
                 commissionable = dict(discriminator=disc, verifier=verifier, salt=salt,
                                       iteration_count=req.iteration_count, rd_uid=rd_uid,
                                       random1=r["random"][0], random2=r["random"][1])
-            secure_bin = esp_secure_cert.partition(dac_der, w["pai_der"], key_der, efuse_key_id=w["efuse_key_id"],
+            secure_bin = esp_secure_cert.partition(dac_der, w.ctx.pai_der, key_der, efuse_key_id=w.ctx.efuse_key_id,
                                                    commissionable=commissionable)
     return files, cn_row, secure_bin
 
@@ -671,12 +705,13 @@ def _attestation_files(r: dict, dev_uuid: str, values: dict, disc: int, verifier
 def _namespaces(index: int, values: dict, disc: int) -> tuple[list, int]:
     """The NVS namespaces: chip-factory (with the user --csv keys in place or appended), the others after.
     Returns them and the discriminator (a --csv override of it is what the codes carry)."""
-    w, req = _W, _W["req"]
+    w = _worker
+    req = w.req
     # user --csv keys: chip-factory ones in place or appended, other namespaces after
     entries = esp32.chip_factory_entries(values)
     namespaces = [(esp32.NAMESPACE, entries)]
-    row_values = w["mrows"][index] if w["mrows"] else {}
-    for ns, key, enc in w["schema"]:
+    row_values = w.ctx.mrows[index] if w.ctx.mrows else {}
+    for ns, key, enc in w.ctx.schema:
         value, enc = row_values[(ns, key)]
         target = next((items for name, items in namespaces if name == ns), None)
         if target is None:
@@ -690,9 +725,9 @@ def _namespaces(index: int, values: dict, disc: int) -> tuple[list, int]:
         else:
             pos = next((i for i, e in enumerate(target) if e[0] in ("product-label", "product-url")), len(target))
             target.insert(pos, (key, enc, value))
-    if w["extra_nvs"]:
+    if w.ctx.extra_nvs:
         pos = next((i for i, e in enumerate(entries) if e[0] in ("product-label", "product-url")), len(entries))
-        entries[pos:pos] = w["extra_nvs"]
+        entries[pos:pos] = w.ctx.extra_nvs
     if req.mqtt_host:
         namespaces.insert(1, ("rmaker_creds", [("mqtt_host", "string", req.mqtt_host)]))
     return namespaces, disc
@@ -701,7 +736,7 @@ def _namespaces(index: int, values: dict, disc: int) -> tuple[list, int]:
 def _write_device(d: str, dev_uuid: str, r: dict, namespaces, paths: dict, files: dict, secure_bin, disc: int,
                   passcode: int) -> tuple[str, str]:
     """The device's staged directory; returns its QR and manual codes ("" without onboarding codes)."""
-    req = _W["req"]
+    req = _worker.req
     vid, pid = req.vendor_id, req.product_id
     di = os.path.join(d, "internal")
     os.mkdir(d, 0o755)
@@ -764,16 +799,16 @@ def _subject_cn(der: bytes) -> str | None:
     return cn[0] if cn else None
 
 
-def _write_reports(req: Esp32Request, ctx: dict, journal_path: str, state: dict) -> str:
+def _write_reports(req: Esp32Request, ctx: RunContext, journal_path: str, state: dict) -> str:
     """staging/config.csv, master.csv, pin_disc.csv, the summary and cn_dacs CSVs, in one pass over the
     journal (memory does not grow with the number of devices); each file is synced and renamed into place."""
-    out_root, staging = ctx["out_root"], os.path.join(ctx["out_root"], "staging")
+    out_root, staging = ctx.out_root, os.path.join(ctx.out_root, "staging")
     started = datetime.datetime.fromisoformat(state["started"])
     with open(journal_path, encoding="utf-8") as f:
         layout = json.loads(f.readline())["layout"]
     header = layout["header"]
     summary_header = header + (["pincode", "qrcode", "manualcode"] if not req.enable_dynamic_passcode else [])
-    if ctx["secure_commissionable"]:
+    if ctx.secure_commissionable:
         summary_header += ["discriminator", "iteration-count", "salt", "rd-id-uid"]
     pin_header = ["Index", "PIN Code", "Iteration Count", "Salt", "Verifier", "Discriminator"] \
         if not req.enable_dynamic_passcode else ["Index", "Iteration Count", "Salt", "Discriminator"]
