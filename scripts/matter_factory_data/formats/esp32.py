@@ -117,14 +117,20 @@ def stored_value(stored: dict, key: str):
     return value
 
 
-def partition(namespaces: list[tuple[str, list[tuple[str, str, object]]]], size: int = DEFAULT_SIZE) -> bytes:
-    """An NVS partition image (format V2) of ``size`` bytes holding the namespaces in order."""
+def partition(namespaces: list[tuple[str, list[tuple[str, str, object]]]], size: int = DEFAULT_SIZE,
+              key: bytes | None = None) -> bytes:
+    """An NVS partition image (format V2) of ``size`` bytes holding the namespaces in order; encrypted with
+    ``key`` (the 64 bytes of an NVS keys partition) when given."""
+    # the NVS generator imports its encryption and CSV machinery: only runs that write NVS load it
     from esp_idf_nvs_partition_gen import nvs_partition_gen as gen
 
     if size % PAGE or size < 3 * PAGE:
         raise InvalidInput("--size", f"0x{size:x} must be a multiple of 4096 and at least 0x3000")
     buf = io.BytesIO()
-    nvs = gen.nvs_open(buf, size - PAGE, gen.Page.VERSION2)
+    if key is None:
+        nvs = gen.nvs_open(buf, size - PAGE, gen.Page.VERSION2)
+    else:
+        nvs = gen.nvs_open(buf, size - PAGE, gen.Page.VERSION2, is_encrypt=True, key=key)
     try:
         for name, items in namespaces:
             gen.write_entry(nvs, name, "namespace", "", "")

@@ -744,7 +744,7 @@ def _write_device(d: str, dev_uuid: str, r: dict, namespaces, paths: dict, files
     if not req.no_bin:
         if req.encrypt:
             nvs_key = r["nvs_key"]
-            image = _encrypted_partition(namespaces, req.size, nvs_key)
+            image = esp32.partition(namespaces, req.size, nvs_key)
             keys_part = nvs_key + struct.pack("<I", zlib.crc32(nvs_key, 0xFFFFFFFF) & 0xFFFFFFFF)
             keys_part += b"\xff" * (4096 - len(keys_part))
             write_new(d, f"{dev_uuid}-keys-partition.bin", keys_part, True)
@@ -877,19 +877,6 @@ def _nvs_key(req: Esp32Request) -> bytes:
     if len(key) != 64:
         raise InvalidInput("--nvs-key", "must be an NVS keys partition or 128 hex digits (XTS key + tweak key)")
     return key
-
-
-def _encrypted_partition(namespaces, size: int, key: bytes) -> bytes:
-    from esp_idf_nvs_partition_gen import nvs_partition_gen as gen
-
-    buf = io.BytesIO()
-    nvs = gen.nvs_open(buf, size - 4096, gen.Page.VERSION2, is_encrypt=True, key=key)
-    for name, items in namespaces:
-        gen.write_entry(nvs, name, "namespace", "", "")
-        for k, enc, value in items:
-            gen.write_entry(nvs, k, "data", enc, value)
-    gen.nvs_close(nvs)
-    return buf.getvalue()
 
 
 def _file_paths(internal: str, staging: str, cd_value: str | None) -> dict:
