@@ -36,16 +36,15 @@ from ..crypto.der import Certificate
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import make_directories, read_bytes, remove_directories, write_atomic
 from ..formats import esp32, esp_secure_cert
-from ..model import check_date, check_field
+from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, check_date, check_field
 from ..requests import Esp32Request
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
 from .engine import (Progress, RunLock, complete_lines, csv_text, job_count, produce, read_state, sync_filesystem,
                      write_new)
 
 FILE_KEYS = ("dac-cert", "dac-key", "dac-pub-key", "pai-cert", "cert-dclrn")
-FINISHES = ["other", "matte", "satin", "polished", "rugged", "fabric"]
-COLORS = ["black", "navy", "green", "teal", "maroon", "purple", "olive", "gray", "blue", "lime", "aqua", "red",
-          "fuchsia", "yellow", "white", "nickel", "chrome", "brass", "copper", "silver", "gold"]
+FINISHES = list(PRODUCT_FINISHES)  # esp-matter-mfg-tool's names are the model's, in enum order
+COLORS = list(PRODUCT_COLORS)
 CALENDARS = ["Buddhist", "Chinese", "Coptic", "Ethiopian", "Gregorian", "Hebrew", "Indian", "Islamic", "Japanese",
              "Korean", "Persian", "Taiwanese"]
 
