@@ -7,6 +7,7 @@ import os
 import time
 
 from ..production.mfg_tool import run
+from ..model import PRODUCT_COLORS, PRODUCT_FINISHES
 from ..requests import Esp32Request
 from .common import ArgumentParser, Reporter, any_int, base64_bytes, request_from
 
@@ -95,10 +96,8 @@ def build_parser(prog: str) -> ArgumentParser:
     d.add_argument("--rd-id-uid", help="that unique ID, 32 hex digits (forces -n 1)")
     d.add_argument("--rd-id-uid-in-secure-cert", action="store_true",
                    help="the rotating device ID unique ID in esp_secure_cert (needs all three --*-in-secure-cert)")
-    d.add_argument("--product-finish", choices=["other", "matte", "satin", "polished", "rugged", "fabric"])
-    d.add_argument("--product-color", choices=["black", "navy", "green", "teal", "maroon", "purple", "olive", "gray",
-                                               "blue", "lime", "aqua", "red", "fuchsia", "yellow", "white", "nickel",
-                                               "chrome", "brass", "copper", "silver", "gold"])
+    d.add_argument("--product-finish", choices=list(PRODUCT_FINISHES), help="product finish")
+    d.add_argument("--product-color", choices=list(PRODUCT_COLORS), help="primary colour")
     d.add_argument("--part-number", help="part number")
     d.add_argument("--product-label", help="product label")
     d.add_argument("--product-url", help="product URL")
