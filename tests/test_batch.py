@@ -347,16 +347,14 @@ def test_pai_and_vid_checks(tmp_path):
 def test_discriminators_beyond_4096_are_spread_evenly():
     keyed = derive.Keyed(b"k" * 32)
     context = types.SimpleNamespace(fixed_discriminators=frozenset(), fixed_passcodes=frozenset(), count=10000)
-    batch._worker = types.SimpleNamespace(keyed=keyed, ctx=context)  # the two values these functions read
-    try:
+    # a worker with just the values these functions read
+    with engine.working(lambda ctx: types.SimpleNamespace(keyed=keyed, ctx=ctx), context):
         counts = {}
         for i in range(10000):
             d = batch.discriminator_of(i)
             counts[d] = counts.get(d, 0) + 1
         assert len(counts) == 4096 and set(counts.values()) == {2, 3}
         assert len({batch.passcode_of(i) for i in range(10000)}) == 10000
-    finally:
-        batch._worker = None
 
 
 @settings(max_examples=300, deadline=None)
@@ -458,11 +456,26 @@ def test_engine_reraises_a_worker_set_up_error(pool):
         engine.run_ordered(_bad_init, None, _double, ([i] for i in range(20)), 3, [].append)
 
 
+def _tagged(ctx):
+    return ("worker of", ctx)
+
+
+def _with_worker(chunk):
+    return [engine.worker()] * len(chunk)
+
+
 def test_engine_runs_in_process_with_one_job():
-    seen, inits, closed = [], [], []
-    engine.run_ordered(inits.append, "ctx", _double, ([i] for i in range(5)), 1, seen.append,
-                      close=lambda: closed.append(1))
-    assert seen == [[2 * i] for i in range(5)] and inits == ["ctx"] and closed == [1]
+    seen, inits = [], []
+    engine.run_ordered(inits.append, "ctx", _double, ([i] for i in range(5)), 1, seen.append)
+    assert seen == [[2 * i] for i in range(5)] and inits == ["ctx"]
+    assert engine.worker() is None  # this process is a worker only while it runs the chunks
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_every_worker_keeps_what_its_set_up_returned(pool, jobs):
+    seen = []
+    engine.run_ordered(_tagged, "ctx", _with_worker, ([i] for i in range(12)), jobs, seen.extend)
+    assert seen == [("worker of", "ctx")] * 12
 
 
 @settings(max_examples=200, deadline=None)

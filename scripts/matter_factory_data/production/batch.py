@@ -42,7 +42,7 @@ from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData, check_date, c
 
 from ..requests import BatchRequest
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
-from .engine import (Progress, RunLock, complete_lines, csv_text, job_count, produce, read_state, remove_tree,
+from .engine import (Progress, worker, working, RunLock, complete_lines, csv_text, job_count, produce, read_state, remove_tree,
                      sync_filesystem, write_new, write_state)
 
 MANIFEST_HEADER = ("serial,vendor_id,product_id,discriminator,passcode,manual_code,qr_code,spake2_it,spake2_salt,"
@@ -290,26 +290,12 @@ class _Worker:
         self.validated = False  # the fields common to the batch were checked with this worker's first device
 
 
-_worker: _Worker | None = None
-
-
-def _worker_init(ctx: BatchContext) -> None:
-    global _worker
-    _worker = _Worker(ctx)
-
-
-def _worker_close() -> None:
-    global _worker
-    _worker = None
-
-
-_worker_init.close = _worker_close  # what the engine calls when a run in this process ends
 
 
 def passcode_of(index: int) -> int:
     """The index-th device's passcode: a keyed permutation of the valid passcodes, skipping values a CSV row
     fixed (the candidates index, index + N, index + 2N, ... belong to this device alone)."""
-    keyed, fixed, count = _worker.keyed, _worker.ctx.fixed_passcodes, _worker.ctx.count
+    keyed, fixed, count = (w := worker()).keyed, w.ctx.fixed_passcodes, w.ctx.count
     k = index
     while True:
         value = passcode_from_rank(keyed.permute("passcode", k, PASSCODE_DOMAIN))
@@ -321,7 +307,7 @@ def passcode_of(index: int) -> int:
 def discriminator_of(index: int) -> int:
     """Unique discriminators while the batch has at most 4096 devices; beyond, each value is used
     floor(N/4096) or ceil(N/4096) times."""
-    keyed, fixed, count = _worker.keyed, _worker.ctx.fixed_discriminators, _worker.ctx.count
+    keyed, fixed, count = (w := worker()).keyed, w.ctx.fixed_discriminators, w.ctx.count
     if count > 4096:
         return keyed.permute("discriminator", index % 4096, 4096)
     k = index
@@ -341,14 +327,11 @@ def make_devices(chunk: list[tuple[int, dict]]) -> list[str]:
 def probe_devices(ctx: BatchContext, chunk: list[tuple[int, dict]]) -> None:
     """Make ``chunk``'s devices in memory (every value, check, certificate and encoding, no file): a batch
     runs this on its first and last device before it writes anything, so a bad option fails cleanly."""
-    _worker_init(ctx)
-    try:
+    with working(_Worker, ctx):
         prepared = _prepare_devices(chunk)
-        for k, (i, _row) in enumerate(chunk):
-            attestation.check_issued(prepared[3][k], "dac", ctx.pai_der, "pai", f"device {prepared[0][k]} DAC",
-                                     ctx.date)
-    finally:
-        _worker_close()
+    for k in range(len(chunk)):
+        attestation.check_issued(prepared[3][k], "dac", ctx.pai_der, "pai", f"device {prepared[0][k]} DAC",
+                                 ctx.date)
 
 
 def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
@@ -359,7 +342,7 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
     runs for every device, which measured 40-75 us less per device than one device at a time (about a
     sixth of the work that is not PBKDF2). A device whose values are bad stops the chunk before any file of
     the chunk is written."""
-    w = _worker
+    w = worker()
     keyed: Keyed = w.keyed
     vid, pid, it = w.ctx.vid, w.ctx.pid, w.ctx.spake2_it
     # the values
@@ -393,7 +376,7 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
 def _chunk_dacs(chunk: list[tuple[int, dict]]) -> tuple[list, list, list, list]:
     """The chunk's DACs (DER, key scalar bytes, serial, public point): pre-provisioned pairs as they are,
     the others derived from the batch key, then issued from the template."""
-    w = _worker
+    w = worker()
     keyed: Keyed = w.keyed
     pairs = w.ctx.dac_pairs
     dac_ders, dac_keys, dac_serials, dac_points = [], [], [], []
@@ -424,7 +407,7 @@ def _chunk_dacs(chunk: list[tuple[int, dict]]) -> tuple[list, list, list, list]:
 
 def _checked_factory_data(chunk, serials, passcodes, discs, salts, uids, verifiers, dac_ders, dac_keys) -> list:
     """The chunk's factory data, each checked (the fields common to the batch once per worker)."""
-    w = _worker
+    w = worker()
     vid, pid, it = w.ctx.vid, w.ctx.pid, w.ctx.spake2_it
     include_passcode = w.ctx.include_passcode
     fds = [FactoryData(
@@ -446,7 +429,7 @@ def _checked_factory_data(chunk, serials, passcodes, discs, salts, uids, verifie
 
 def _encode_images(fds: list, serials: list, passcodes: list, dac_points: list) -> tuple[list, list]:
     """Each device's JSON text and its images in the batch's format: (file name, one image per device)."""
-    w = _worker
+    w = worker()
     fmt = w.ctx.format
     if fmt == "nrfconnect":
         render = w.doc_template.render
@@ -471,7 +454,7 @@ def _encode_images(fds: list, serials: list, passcodes: list, dac_points: list) 
 def _write_devices(serials, json_texts, images, dac_ders, key_ders, texts, pngs, discs, passcodes, manuals, qrs,
                    salts, uids, dac_serials) -> list[str]:
     """The files of prepared devices (each staged, then renamed into place) and their manifest rows."""
-    w = _worker
+    w = worker()
     vid, pid, it = w.ctx.vid, w.ctx.pid, w.ctx.spake2_it
     # the files: each device staged, then renamed into place
     batch_dir = w.ctx.batch_dir
@@ -809,7 +792,7 @@ def _run_locked(spec: Spec, req: BatchRequest, report, ctx: BatchContext, rows, 
 
     jobs = job_count(req.jobs, spec.count - done)
     start = time.monotonic()
-    made = produce(_worker_init, ctx, make_devices, done=done, count=spec.count, jobs=jobs,
+    made = produce(_Worker, ctx, make_devices, done=done, count=spec.count, jobs=jobs,
                    record_path=manifest_path, sync_root=batch_dir, progress=Progress(spec.count, done, req.quiet),
                    chunk_of=lambda lo, hi: [(i, rows[i] if rows is not None else {}) for i in range(lo, hi)])
     try:

@@ -11,6 +11,7 @@ this process and nothing POSIX-only is called.
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import io
 import itertools
@@ -48,13 +49,33 @@ def chunk_bounds(start: int, stop: int, jobs: int, most: int = 16):
 _setup_error: BaseException | None = None  # in a worker: what its set-up raised, raised again by each chunk
 
 
+_current = None  # in a worker (or in this process while it runs the chunks itself): what init(ctx) returned
+
+
+def worker():
+    """This process's worker object: what the run's ``init(ctx)`` returned (e.g. a class holding the run's
+    context and what every device needs, made once per process)."""
+    return _current
+
+
+@contextlib.contextmanager
+def working(init, ctx):
+    """Be a worker in this process for the length of the block (one job, or a probe made in memory)."""
+    global _current
+    saved, _current = _current, init(ctx)
+    try:
+        yield _current
+    finally:
+        _current = saved
+
+
 def _start_worker(init, ctx) -> None:
     """A worker's set-up. Ctrl-C reaches the whole process group and only the parent answers it; an error
     is kept for the worker's first chunk to raise (the pool would only log it and call the pool broken)."""
-    global _setup_error
+    global _setup_error, _current
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        init(ctx)
+        _current = init(ctx)
     except BaseException as e:  # noqa: BLE001 (handed to the parent with the first chunk)
         _setup_error = e
 
@@ -73,11 +94,12 @@ def _call(work, chunk):
         raise
 
 
-def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None:
+def run_ordered(init, ctx, work, chunks, jobs: int, consume) -> None:
     """``work(chunk)`` for every chunk, in ``jobs`` worker processes (each set up once with ``init(ctx)``),
     results handed to ``consume`` in chunk order whatever the timing.
 
-    With one job (or one chunk) everything runs in this process and ``close`` undoes ``init`` afterwards.
+    Each worker calls ``init(ctx)`` once and keeps what it returns for ``worker()``. With one job (or one
+    chunk) everything runs in this process, which is a worker only while it does.
     Otherwise: forked workers fed through pipes where the platform can fork (``_fork_pool``), the standard
     library's ``ProcessPoolExecutor`` elsewhere or when ``MATTER_FACTORY_DATA_POOL=stdlib`` (``_stdlib_pool``).
     Either way a worker's exception is raised here when its chunk's turn comes, everything before it is
@@ -85,13 +107,9 @@ def run_ordered(init, ctx, work, chunks, jobs: int, consume, close=None) -> None
     source = iter(chunks)
     first = list(itertools.islice(source, 2))
     if jobs == 1 or len(first) < 2:
-        init(ctx)
-        try:
+        with working(init, ctx):
             for chunk in itertools.chain(first, source):
                 consume(work(chunk))
-        finally:
-            if close is not None:
-                close()
         return
     sys.stdout.flush()
     sys.stderr.flush()
@@ -271,12 +289,13 @@ class _RemoteError(Exception):
 def _worker_main(init, ctx, work, tasks: int, results: int) -> None:
     """A forked worker: set up, then do each chunk it is sent and send back (chunk number, ok, result);
     never returns (the parent's cleanup handlers must not run here)."""
+    global _current
     code = 0
     c = -1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the parent handles it
         try:
-            init(ctx)
+            _current = init(ctx)
             reader = open(tasks, "rb")
             while True:
                 head = reader.read(4)
@@ -388,7 +407,7 @@ def produce(init, ctx, work, *, done: int, count: int, jobs: int, record_path: s
 
     chunks = (chunk_of(lo, hi) for lo, hi in chunk_bounds(done, count, jobs))
     try:
-        run_ordered(init, ctx, work, chunks, jobs, consume, close=getattr(init, "close", None))
+        run_ordered(init, ctx, work, chunks, jobs, consume)
         flush()
     finally:
         record.close()

@@ -39,7 +39,7 @@ from ..formats import esp32, esp_secure_cert
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, check_date, check_field
 from ..requests import Esp32Request
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
-from .engine import (Progress, RunLock, complete_lines, csv_text, job_count, produce, read_state, sync_filesystem,
+from .engine import (Progress, worker, working, RunLock, complete_lines, csv_text, job_count, produce, read_state, sync_filesystem,
                      write_new)
 
 FILE_KEYS = ("dac-cert", "dac-key", "dac-pub-key", "pai-cert", "cert-dclrn")
@@ -249,17 +249,14 @@ def run(req: Esp32Request, report) -> dict:
         lock.release()
 
 
-def _probe(ctx: dict) -> None:
+def _probe(ctx: RunContext) -> None:
     """Make the first device in a private temporary directory and throw it away: every per-device rule
     (names, dates, sizes, certificates) is then checked before the run writes anything of its own."""
     with tempfile.TemporaryDirectory(prefix="mfd-esp32-check-") as tmp:
         os.mkdir(os.path.join(tmp, DEVICE_STAGING), 0o700)
         probe = ctx._replace(out_root=tmp, out_root_abs=tmp)
-        _worker_init(probe)
-        try:
+        with working(_Worker, probe):
             _make_device(0)
-        finally:
-            _worker_close()
 
 
 def _run_checked(req: Esp32Request, report, ctx, state, fresh, keyed, count, out_root, state_path, journal_path) -> dict:
@@ -289,7 +286,7 @@ def _run_checked(req: Esp32Request, report, ctx, state, fresh, keyed, count, out
                 shutil.rmtree(os.path.join(out_root, name))
 
     jobs = job_count(req.jobs, count - done)
-    produce(_worker_init, ctx, _run_chunk, done=done, count=count, jobs=jobs, record_path=journal_path,
+    produce(_Worker, ctx, _run_chunk, done=done, count=count, jobs=jobs, record_path=journal_path,
             sync_root=out_root, progress=Progress(count, done, req.log_level == "error", label="esp32"))
     summary = _write_reports(req, ctx, journal_path, state)
     shutil.rmtree(device_staging, ignore_errors=True)
@@ -569,20 +566,6 @@ class _Worker:
                                                      not_before, not_after)
 
 
-_worker: _Worker | None = None
-
-
-def _worker_init(ctx: RunContext) -> None:
-    global _worker
-    _worker = _Worker(ctx)
-
-
-def _worker_close() -> None:
-    global _worker
-    _worker = None
-
-
-_worker_init.close = _worker_close  # what the engine calls when a run in this process ends
 
 
 def _run_chunk(indices: list[int]) -> list[str]:
@@ -591,7 +574,7 @@ def _run_chunk(indices: list[int]) -> list[str]:
 
 def _values_for(index: int) -> dict:
     """The device's random values, derived from the run's key (so a resumed run makes the same device)."""
-    w = _worker
+    w = worker()
     req, keyed = w.req, w.keyed
     count = w.ctx.count
     if req.passcode is not None:
@@ -619,7 +602,7 @@ def _values_for(index: int) -> dict:
 
 def _make_device(index: int) -> str:
     """One device of the run: its files, staged then renamed into place; returns its journal line."""
-    w = _worker
+    w = worker()
     req = w.req
     vid, pid = req.vendor_id, req.product_id
     out_root = w.ctx.out_root
@@ -665,7 +648,7 @@ def _make_device(index: int) -> str:
 def _attestation_files(r: dict, dev_uuid: str, values: dict, disc: int, verifier, salt: bytes, rd_uid) -> tuple:
     """The device's DAC (issued, or the supplied one) and its files, the cn_dacs row, the esp_secure_cert
     partition; puts the DAC into ``values`` when NVS holds it."""
-    w = _worker
+    w = worker()
     req = w.req
     secure, in_secure = w.ctx.secure, w.ctx.secure_commissionable
     files: dict = {}
@@ -704,7 +687,7 @@ def _attestation_files(r: dict, dev_uuid: str, values: dict, disc: int, verifier
 def _namespaces(index: int, values: dict, disc: int) -> tuple[list, int]:
     """The NVS namespaces: chip-factory (with the user --csv keys in place or appended), the others after.
     Returns them and the discriminator (a --csv override of it is what the codes carry)."""
-    w = _worker
+    w = worker()
     req = w.req
     # user --csv keys: chip-factory ones in place or appended, other namespaces after
     entries = esp32.chip_factory_entries(values)
@@ -735,7 +718,7 @@ def _namespaces(index: int, values: dict, disc: int) -> tuple[list, int]:
 def _write_device(d: str, dev_uuid: str, r: dict, namespaces, paths: dict, files: dict, secure_bin, disc: int,
                   passcode: int) -> tuple[str, str]:
     """The device's staged directory; returns its QR and manual codes ("" without onboarding codes)."""
-    req = _worker.req
+    req = worker().req
     vid, pid = req.vendor_id, req.product_id
     di = os.path.join(d, "internal")
     os.mkdir(d, 0o755)
