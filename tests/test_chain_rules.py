@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from conftest import assert_clean_error, run_script
+from matter_factory_data.crypto import attestation
 
 VID_OID = x509.ObjectIdentifier("1.3.6.1.4.1.37244.2.1")
 PID_OID = x509.ObjectIdentifier("1.3.6.1.4.1.37244.2.2")
@@ -226,3 +227,9 @@ def test_batch_refuses_a_pai_that_cannot_issue_dacs(tmp_path, case, rule):
                    "--pai_cert", cert, "--pai_key", key, "--out", str(out), "--quiet")
     assert_clean_error(r, 2, rule)
     assert list(out.iterdir()) == []
+
+
+def test_the_last_day_x509_can_express_is_a_manufacturing_date():
+    """9999-12-31 has no next day: the day's end is its 23:59:59 (found by the hostile-argument test)."""
+    start, end = attestation._utc_day("9999-12-31")
+    assert (start.isoformat(), end.isoformat()) == ("9999-12-31T00:00:00+00:00", "9999-12-31T23:59:59+00:00")

@@ -231,7 +231,7 @@ PAI = ["--pai", "-k", os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Key.pem"), "-c
 def test_fixed_reference_defects(tmp_path):
     # passcode range enforced (the reference accepts 123456789)
     r = _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "--passcode", "123456789", check=False)
-    assert r.returncode == 2 and "--passcode" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "[  ERROR] - --passcode" in r.stderr and "Traceback" not in r.stderr
     # --discriminator 0 is honoured (the reference replaces it with a random value)
     _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "--discriminator", "0", "-vf", "2026-01-01")
     d = _device_dir(tmp_path)
@@ -386,20 +386,38 @@ def test_secure_cert_batch_values_match_the_summary(tmp_path):
         assert not {"discriminator", "salt", "verifier", "rd-id-uid", "dac-key", "dac-cert"} & set(cf)
 
 
+ALL_THREE = ("If --commissionable-data-in-secure-cert or --rd-id-uid-in-secure-cert is provided, then "
+             "--dac-in-secure-cert, --commissionable-data-in-secure-cert, and --rd-id-uid-in-secure-cert are mandatory")
+
+
 @pytest.mark.parametrize("args,message", [
-    (["--commissionable-data-in-secure-cert"], "need all three"),
-    (["--dac-in-secure-cert", "--rd-id-uid-in-secure-cert"], "need all three"),
-    (["--dac-in-secure-cert", "-ds", "--target", "esp32h2"], "--efuse-key-id"),
-    (["--dac-in-secure-cert", "-ds", "--efuse-key-id", "1"], "no ECDSA DS peripheral"),
+    (["--commissionable-data-in-secure-cert"], ALL_THREE),
+    (["--dac-in-secure-cert", "--rd-id-uid-in-secure-cert"], ALL_THREE),
+    (["--dac-in-secure-cert", "-ds", "--target", "esp32h2"],
+     "--efuse-key-id <value> is required when -ds or --ds-peripheral option is used"),
+    (["--dac-in-secure-cert", "-ds", "--efuse-key-id", "1"], "--target: 'esp32' has no ECDSA DS peripheral"),
     (["--dac-in-secure-cert", "-ds", "--efuse-key-id", "1", "--target", "esp32h2", "--port", "/dev/ttyUSB0"],
-     "does not burn eFuses"),
-    (["-ds", "--efuse-key-id", "1", "--target", "esp32h2"], "add --dac-in-secure-cert"),
+     "ERROR: esp-secure-cert-tool exited with error: this tool does not burn eFuses"),
+    (["--port", "/dev/ttyUSB0", "-n", "3"], "Port not specified or number of partitions count is greater than 1"),
 ])
 def test_secure_cert_option_rules(tmp_path, args, message):
+    """Refused as the reference refuses (its wording and exit status 1), one line, nothing written."""
     r = _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, *args, check=False)
-    assert r.returncode in (1, 2) and message in r.stderr and "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and f"] [  ERROR] - {message}" in r.stderr, r.stderr
     assert not (tmp_path / "out").exists() or not glob.glob(str(tmp_path / "out" / "*" / "*-*-*"))
+
+
+def test_ds_without_secure_cert_and_port_for_one_device_are_accepted_as_upstream(tmp_path):
+    """-ds without --dac-in-secure-cert leaves the DAC key in NVS (no esp_secure_cert), and --port with one
+    device is not used: the reference generates both, and prints where each device went."""
+    r = _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "-ds", "--efuse-key-id", "1", "--target", "esp32h2",
+              "--port", "/dev/ttyUSB0")
+    dirs = [os.path.join(tmp_path, line.split("Generated output files at: ")[1]) for line in r.stderr.splitlines()
+            if "] [   INFO] - Generated output files at: " in line]
+    assert len(dirs) == 1 and os.path.isdir(dirs[0]) and not glob.glob(os.path.join(dirs[0], "*_esp_secure_cert.bin"))
+    assert "dac-key" in esp32.read(open(glob.glob(os.path.join(dirs[0], "*-partition.bin"))[0], "rb").read())[
+        "chip-factory"]
 
 
 def test_secure_cert_reader_rejects_corruption():

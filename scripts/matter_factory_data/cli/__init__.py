@@ -49,18 +49,25 @@ def run(module_name: str, argv: list[str], prog: str) -> int:
             sys.stderr.write("".join(line + "\n" for line in Reporter.held))
         return code
     except FactoryDataError as e:
-        print(f"{prog}: error: {one_line(str(e))}", file=sys.stderr)
-        return e.exit_code
+        return _report_error(module, prog, one_line(str(e)), e.exit_code)
     except OSError as e:  # a path that cannot be read or written: the operation failed, no traceback
         where = f"{e.filename}: " if e.filename else ""
-        print(f"{prog}: error: {one_line(f'{where}{e.strerror or e}')}", file=sys.stderr)
-        return EXIT_FAILED
+        return _report_error(module, prog, one_line(f"{where}{e.strerror or e}"), EXIT_FAILED)
     except KeyboardInterrupt:
         message = getattr(module, "INTERRUPTED", "interrupted; nothing was written")
         print(f"{prog}: {message}", file=sys.stderr)
         return 130
     finally:
         Reporter.held = None
+
+
+def _report_error(module, prog: str, message: str, code: int) -> int:
+    """One line on stderr; a drop-in command prints it (and exits) the way its reference tool does."""
+    report = getattr(module, "report_error", None)
+    if report is not None:
+        return report(message, code)
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

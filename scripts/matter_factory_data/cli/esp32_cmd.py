@@ -3,7 +3,10 @@ guides works after swapping the program name)."""
 
 from __future__ import annotations
 
+import argparse
+import datetime
 import os
+import sys
 import time
 
 from ..production.mfg_tool import run
@@ -37,6 +40,28 @@ examples (Espressif's production guide):
 
 
 INTERRUPTED = "interrupted; the devices finished so far are kept: run the same command again to finish the run"
+
+class EfuseKeyId(argparse.Action):
+    """--efuse-key-id: -1..5, refused in the reference's words."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if not -1 <= value <= 5:
+            parser.error(f"Invalid value for '--efuse-key-id': {value} is not in the range -1<=x<=5")
+        setattr(namespace, self.dest, value)
+
+
+def log(level: str, message: str) -> None:
+    """A line in esp-matter-mfg-tool's log format, which scripts read ("Generated output files at: ...")."""
+    now = datetime.datetime.now()
+    print(f"[{now:%Y-%m-%d %H:%M:%S},{now.microsecond // 1000:03d}] [{level:>7}] - {message}", file=sys.stderr,
+          flush=True)
+
+
+def report_error(message: str, code: int) -> int:
+    """Errors as the reference prints them (``[  ERROR] - ...``, one line) and its exit status (1)."""
+    log("ERROR", message)
+    return 1
+
 
 def build_parser(prog: str) -> ArgumentParser:
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG, dual_spelling=False)
@@ -77,8 +102,10 @@ def build_parser(prog: str) -> ArgumentParser:
     a.add_argument("-ds", "--ds-peripheral", action="store_true",
                    help="the DAC key is for the ECDSA DS peripheral (esp_secure_cert; needs --efuse-key-id and a "
                         "DS --target)")
-    a.add_argument("--efuse-key-id", type=any_int, default=-1, help="eFuse key block of the DS key, 0..5")
-    a.add_argument("--port", help="not supported: eFuses are burnt with espefuse.py, not by this tool")
+    a.add_argument("--efuse-key-id", type=any_int, default=-1, action=EfuseKeyId,
+                   help="eFuse key block of the DS key, 0..5 (-1: none)")
+    a.add_argument("--port", help="accepted for one device and not used: eFuses are burnt with espefuse.py, "
+                                  "not by this tool")
     a.add_argument("--pwd", "--password", dest="pwd", help="password of an encrypted -k or --dac-key")
     mode = a.add_mutually_exclusive_group()
     mode.add_argument("--paa", action="store_true", help="-c/-k are a PAA: a PAI is generated, then the DACs")
@@ -119,6 +146,10 @@ def main(argv: list[str], prog: str) -> int:
     result = run(request_from(Esp32Request, args), report)
     seconds = time.monotonic() - start
     if args.log_level != "error":
+        for directory in result["device_dirs"]:
+            log("INFO", f"Generated output files at: {directory}")
+        log("INFO", f"Generated summary CSV: {result['summary']}")
+        log("INFO", f"Generated CSV of Common Name and DAC: {result['cn_dacs']}")
         resumed = f" ({result['devices'] - result['new']} made before an interruption)" if result["new"] < result["devices"] else ""
         print(f"generated {result['devices']} device(s){resumed} in {seconds:.1f} s "
               f"({result['new'] / max(seconds, 1e-9):.0f} devices/s); summary CSV: {result['summary']}")

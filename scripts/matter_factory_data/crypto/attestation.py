@@ -294,7 +294,7 @@ class ChainReport:
 
 def _utc_day(date_text: str) -> tuple[datetime.datetime, datetime.datetime]:
     start = date_start(date_text)
-    return start, start + datetime.timedelta(days=1) - datetime.timedelta(seconds=1)
+    return start, start.replace(hour=23, minute=59, second=59)  # 9999-12-31 has no next day
 
 
 def link_findings(child, child_kind: str, issuer, issuer_kind: str) -> tuple[list[str], list[str]]:

@@ -11,6 +11,7 @@ import base64
 import io
 import struct
 import zlib
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -151,6 +152,13 @@ def _crc(data: bytes) -> int:
     return zlib.crc32(data, 0xFFFFFFFF) & 0xFFFFFFFF
 
 
+def int_value(e: Entry) -> int:
+    """The value of a numeric entry (u8 .. i64)."""
+    name = TYPES[e.type]
+    width = {"8": 1, "16": 2, "32": 4, "64": 8}[name[1:]]
+    return int.from_bytes(e.body[:width], "little", signed=name.startswith("i"))
+
+
 def looks_like(data: bytes) -> bool:
     return len(data) >= PAGE and len(data) % PAGE == 0 and data[8] in (0xFE, 0xFF) and \
         data[:4] in (b"\xfe\xff\xff\xff", b"\xfc\xff\xff\xff") and struct.unpack_from("<I", data, 28)[0] == _crc(data[4:28])
@@ -175,59 +183,97 @@ def decrypt_entries(data: bytes, keys_partition: bytes) -> bytes:
     return bytes(out)
 
 
-def read(data: bytes) -> dict[str, dict[str, object]]:
-    """namespace -> key -> value of every written entry (blobs reassembled from their chunks)."""
+PAGE_STATES = {0xFFFFFFFF: "Empty", 0xFFFFFFFE: "Active", 0xFFFFFFFC: "Full", 0xFFFFFFF8: "Freeing"}
+
+
+class Entry(NamedTuple):
+    """One written entry of an NVS page, as the flash holds it."""
+
+    page: int  # the page's position in the partition
+    page_seq: int  # the page's sequence number (its place in NVS's order)
+    page_state: str  # Active, Full, Freeing
+    index: int  # the entry's slot on its page
+    namespace: int
+    type: int  # TYPES
+    span: int
+    chunk: int
+    key: str
+    body: bytes  # the 8-byte data field
+    payload: bytes  # the data of variable-length types (strings, blob chunks), else b""
+    raw: bytes  # the entry's 32 bytes followed by its payload slots
+
+
+def entries(data: bytes, strict: bool = True):
+    """Every written entry, page by page, with its CRCs checked (header, entry, payload). Not ``strict``:
+    entries whose CRC does not match (an encrypted partition read without its keys) are left out."""
     if len(data) % PAGE:
         raise InvalidInput("NVS", f"size {len(data)} is not a whole number of 4096-byte pages")
-    ns_names = {0: None}
-    raw_items = []
-    chunks: dict = {}
     for p in range(0, len(data), PAGE):
         page = data[p : p + PAGE]
         if page[:4] == b"\xff\xff\xff\xff":
             continue
         if struct.unpack_from("<I", page, 28)[0] != _crc(page[4:28]):
             raise InvalidInput("NVS", f"page {p // PAGE}: header CRC does not match")
+        state = PAGE_STATES.get(struct.unpack_from("<I", page, 0)[0], "Corrupted")
+        seq = struct.unpack_from("<I", page, 4)[0]
         i = 0
         while i < ENTRIES_PER_PAGE:
-            state = (page[32 + i // 4] >> ((i % 4) * 2)) & 3
-            if state != 2:  # 3 empty, 0 erased
+            if (page[32 + i // 4] >> ((i % 4) * 2)) & 3 != 2:  # 3 empty, 0 erased
                 i += 1
                 continue
             e = page[64 + ENTRY * i : 64 + ENTRY * (i + 1)]
             ns, typ, span, chunk = e[0], e[1], e[2], e[3]
             if struct.unpack_from("<I", e, 4)[0] != _crc(e[:4] + e[8:]):
-                raise InvalidInput("NVS", f"page {p // PAGE} entry {i}: CRC does not match")
+                if strict:
+                    raise InvalidInput("NVS", f"page {p // PAGE} entry {i}: CRC does not match")
+                i += 1
+                continue
             key = e[8:24].split(b"\0", 1)[0].decode("ascii", "replace")
             body = e[24:32]
+            payload = b""
             if typ in (0x21, 0x42, 0x41):
                 size = struct.unpack_from("<H", body, 0)[0]
                 payload = page[64 + ENTRY * (i + 1) : 64 + ENTRY * (i + 1) + size]
                 if _crc(payload) != struct.unpack_from("<I", body, 4)[0]:
-                    raise InvalidInput("NVS", f"{key}: data CRC does not match")
-                if typ == 0x21:
-                    value: object = payload.rstrip(b"\0").decode("utf-8", "replace")
-                    raw_items.append((ns, key, value))
-                elif typ == 0x42:
-                    chunks[(ns, key, chunk)] = payload
-                else:
-                    raw_items.append((ns, key, bytes(payload)))
-            elif typ == 0x48:
-                total, count, start = struct.unpack_from("<IBB", body, 0)
-                blob = b"".join(chunks.get((ns, key, start + c), b"") for c in range(count))
-                if len(blob) != total:
-                    raise InvalidInput("NVS", f"{key}: blob chunks hold {len(blob)} of {total} bytes")
-                raw_items.append((ns, key, blob))
-            elif typ in TYPES:
-                width = {"8": 1, "16": 2, "32": 4, "64": 8}[TYPES[typ][1:]]
-                value = int.from_bytes(body[:width], "little", signed=TYPES[typ].startswith("i"))
-                if ns == 0:
-                    ns_names[value] = key
-                else:
-                    raw_items.append((ns, key, value))
-            else:
-                raise InvalidInput("NVS", f"{key}: unknown item type 0x{typ:02x}")
+                    if strict:
+                        raise InvalidInput("NVS", f"{key}: data CRC does not match")
+                    i += max(1, span)
+                    continue
+            elif typ not in TYPES and typ != 0x48:
+                if strict:
+                    raise InvalidInput("NVS", f"{key}: unknown item type 0x{typ:02x}")
+                i += max(1, span)
+                continue
+            raw = page[64 + ENTRY * i : 64 + ENTRY * (i + max(1, span))]
+            yield Entry(p // PAGE, seq, state, i, ns, typ, span, chunk, key, body, payload, raw)
             i += max(1, span)
+
+
+def read(data: bytes) -> dict[str, dict[str, object]]:
+    """namespace -> key -> value of every written entry (blobs reassembled from their chunks)."""
+    ns_names = {0: None}
+    raw_items = []
+    chunks: dict = {}
+    for e in entries(data):
+        ns, typ, key = e.namespace, e.type, e.key
+        if typ == 0x21:
+            raw_items.append((ns, key, e.payload.rstrip(b"\0").decode("utf-8", "replace")))
+        elif typ == 0x42:
+            chunks[(ns, key, e.chunk)] = e.payload
+        elif typ == 0x41:
+            raw_items.append((ns, key, bytes(e.payload)))
+        elif typ == 0x48:
+            total, count, start = struct.unpack_from("<IBB", e.body, 0)
+            blob = b"".join(chunks.get((ns, key, start + c), b"") for c in range(count))
+            if len(blob) != total:
+                raise InvalidInput("NVS", f"{key}: blob chunks hold {len(blob)} of {total} bytes")
+            raw_items.append((ns, key, blob))
+        else:
+            value = int_value(e)
+            if ns == 0:
+                ns_names[value] = key
+            else:
+                raw_items.append((ns, key, value))
     out: dict[str, dict[str, object]] = {}
     for ns, key, value in raw_items:
         out.setdefault(ns_names.get(ns, f"namespace {ns}"), {})[key] = value

@@ -288,12 +288,15 @@ def _run_checked(req: Esp32Request, report, ctx, state, fresh, keyed, count, out
     jobs = job_count(req.jobs, count - done)
     produce(_Worker, ctx, _run_chunk, done=done, count=count, jobs=jobs, record_path=journal_path,
             sync_root=out_root, progress=Progress(count, done, req.log_level == "error", label="esp32"))
-    summary = _write_reports(req, ctx, journal_path, state)
+    summary, cn_dacs = _write_reports(req, ctx, journal_path, state)
+    with open(journal_path, encoding="utf-8") as f:
+        device_dirs = [os.path.join(out_root, json.loads(text)["d"]) for text in f]
     shutil.rmtree(device_staging, ignore_errors=True)
     os.remove(state_path)  # the run is complete: its key is no longer needed
     os.remove(journal_path)
     sync_filesystem(out_root)
-    return {"summary": summary, "devices": count, "new": count - done}
+    return {"summary": summary, "cn_dacs": cn_dacs, "device_dirs": device_dirs, "devices": count,
+            "new": count - done}
 
 
 def _plan(req: Esp32Request, report) -> tuple[RunContext, dict]:
@@ -321,7 +324,7 @@ def _plan(req: Esp32Request, report) -> tuple[RunContext, dict]:
         parse_valid_from(req.valid_from)
     decoded_rows = _decoded_rows(req, schema, mrows)
     mode, ca_scalar, ca_der, pai_der, fixed_dac = _attestation(req, report)
-    cd_der = _certification_declaration(req)
+    cd_der = _certification_declaration(req, report)
     nvs_key = _nvs_key(req) if req.encrypt and req.nvs_key else None
 
     out_root = os.path.join(req.outdir, f"{vid:x}_{pid:x}")
@@ -359,45 +362,57 @@ def _secure_cert_options(req: Esp32Request) -> tuple[bool, int | None]:
     if not req.no_secure_cert_bin and (req.commissionable_data_in_secure_cert or req.rd_id_uid_in_secure_cert) \
             and not (req.dac_in_secure_cert and req.commissionable_data_in_secure_cert
                      and req.rd_id_uid_in_secure_cert):
-        raise InvalidInput("--commissionable-data-in-secure-cert/--rd-id-uid-in-secure-cert",
-                           "need all three: --dac-in-secure-cert --commissionable-data-in-secure-cert "
-                           "--rd-id-uid-in-secure-cert")
+        raise _refused("If --commissionable-data-in-secure-cert or --rd-id-uid-in-secure-cert is provided, then "
+                       "--dac-in-secure-cert, --commissionable-data-in-secure-cert, and --rd-id-uid-in-secure-cert "
+                       "are mandatory")
     if secure and not (req.paa or req.pai):
         raise InvalidInput("--dac-in-secure-cert", "needs attestation data: --pai or --paa with -c/-k")
     if secure and req.commissionable_data_in_secure_cert and req.enable_dynamic_passcode:
         raise InvalidInput("--commissionable-data-in-secure-cert", "needs a verifier (not --enable-dynamic-passcode)")
+    if req.port and req.count != 1:
+        raise _refused("Port not specified or number of partitions count is greater than 1")
     efuse_key_id = None
     if req.ds_peripheral:
-        if not secure:
-            raise InvalidInput("-ds", "the DS peripheral key lives in esp_secure_cert: add --dac-in-secure-cert")
+        if req.efuse_key_id == -1:
+            raise _refused("--efuse-key-id <value> is required when -ds or --ds-peripheral option is used")
         if not 0 <= req.efuse_key_id <= 5:
             raise InvalidInput("--efuse-key-id", "give the eFuse key block for the DS peripheral, 0..5")
         if req.target not in DS_TARGETS:
             raise InvalidInput("--target", f"{req.target!r} has no ECDSA DS peripheral (use one of "
                                            f"{', '.join(DS_TARGETS)})")
-        if req.port:
-            raise OperationFailed("--port: this tool does not burn eFuses; leave out --port and burn the DAC key "
-                                  "with espefuse.py burn_key BLOCK_KEY<id> internal/DAC_key.pem ECDSA_KEY")
-        efuse_key_id = req.efuse_key_id
+        if secure and req.port:  # the reference burns the eFuse through esp-secure-cert-tool here
+            raise _refused("ERROR: esp-secure-cert-tool exited with error: this tool does not burn eFuses "
+                           "(--port); leave out --port and burn the DAC key with espefuse.py burn_key "
+                           "BLOCK_KEY<id> internal/DAC_key.pem ECDSA_KEY")
+        if secure:  # without --dac-in-secure-cert the DAC key stays in NVS and -ds has no effect, as upstream
+            efuse_key_id = req.efuse_key_id
     return secure, efuse_key_id
+
+
+def _refused(message: str) -> InvalidInput:
+    """An error in the reference's words (scripts match them), printed as they are."""
+    return InvalidInput("", message)
 
 
 def _check_commissionable(req: Esp32Request) -> bytes | None:
     """The SPAKE2+ and onboarding options; returns the fixed rotating device ID unique ID, if any."""
-    spake2p.check_iterations(req.iteration_count, "--iteration-count")
     if req.passcode is not None:
         spake2p.check_passcode(req.passcode, "--passcode")
     if req.discriminator is not None:
         check_field("discriminator", req.discriminator, "--discriminator")
-    if (req.salt is None) != (req.verifier is None) or (req.salt is not None and req.passcode is None):
-        if req.salt is not None or req.verifier is not None:
-            raise InvalidInput("--salt/--verifier", "give --salt, --verifier and --passcode together")
-    if req.salt is not None and req.enable_dynamic_passcode:
-        raise InvalidInput("--salt/--verifier", "cannot be used with --enable-dynamic-passcode (no verifier is stored)")
-    if req.salt is not None:
+    if not spake2p.MIN_ITERATIONS <= req.iteration_count <= spake2p.MAX_ITERATIONS:
+        raise _refused(f"--iteration-count must be between {spake2p.MIN_ITERATIONS} and {spake2p.MAX_ITERATIONS}")
+    if req.salt is not None or req.verifier is not None:
+        if req.salt is None or req.verifier is None:
+            raise _refused("--salt and --verifier must be provided together")
+        if req.passcode is None:
+            raise _refused("--passcode is required when --salt and --verifier are provided")
+        if req.enable_dynamic_passcode:
+            raise _refused("--salt and --verifier cannot be used with --enable-dynamic-passcode")
         spake2p.check_salt(req.salt, "--salt")
         if spake2p.generate_verifier(req.passcode, req.salt, req.iteration_count) != req.verifier:
-            raise InvalidInput("--verifier", "does not match --passcode, --salt and --iteration-count")
+            raise _refused("Verifier validation failed: the provided verifier does not match the computed "
+                           "verifier from passcode and salt")
     if req.commissioning_flow not in (0, 1, 2):
         raise InvalidInput("--commissioning-flow", "must be 0, 1 or 2")
     if not 0 < req.discovery_mode <= 0x3E or req.discovery_mode & ~0x3E:
@@ -471,7 +486,8 @@ def _attestation(req: Esp32Request, report) -> tuple:
         if req.key:  # read as a scalar: no key objects, no cryptography serialization stack at start-up
             ca_scalar = keys.load_dac_scalar(req.key, "-k", password)
             if not attestation.key_matches(ca, ca_scalar):
-                raise InvalidInput("-k", f"'{req.key}' does not match the certificate '{req.cert}'")
+                raise _refused(f"{mode.upper()} certificate and private key do not match ('{req.key}', "
+                               f"'{req.cert}')")
         if mode == "pai":
             pai_der = ca_der
             pai = attestation.load_cert(pai_der, "PAI")
@@ -480,7 +496,8 @@ def _attestation(req: Esp32Request, report) -> tuple:
                 raise InvalidInput("-c", errors[0])
             pai_vid, pai_pid = attestation.matter_ids(pai, lenient=True)
             if pai_vid != vid or (pai_pid is not None and pai_pid != pid):
-                raise InvalidInput("-v/-p", f"0x{vid:04X}/0x{pid:04X} differ from the PAI's vendor/product ID")
+                raise _refused(f"PAI certificate VID and PID do not match input VID and PID (0x{vid:04X}/"
+                               f"0x{pid:04X})")
         else:
             paa = attestation.load_cert(ca_der, "PAA")
             errors, _ = attestation.profile_findings(paa, "paa")
@@ -491,23 +508,36 @@ def _attestation(req: Esp32Request, report) -> tuple:
                 raise InvalidInput("--dac-cert/--dac-key", "give both, with --pai -c <PAI>")
             dac_der = keys.load_certificate_der(req.dac_cert, "--dac-cert")
             scalar = keys.load_dac_scalar(req.dac_key, "--dac-key", password)
-            result = attestation.check_chain(attestation.load_cert(dac_der, "--dac-cert"), pai, None, scalar, vid, pid)
-            result.raise_or_warn(report.warn, False)
+            _check_supplied_dac(attestation.load_cert(dac_der, "--dac-cert"), pai, scalar, vid, pid, report)
             fixed_dac = (dac_der, scalar)
     elif req.dac_cert or req.dac_key:
         raise InvalidInput("--dac-cert/--dac-key", "need --pai -c <PAI>")
     return mode, ca_scalar, ca_der, pai_der, fixed_dac
 
 
-def _certification_declaration(req: Esp32Request) -> bytes | None:
+def _check_supplied_dac(dac, pai, scalar: int, vid: int, pid: int, report) -> None:
+    """A --dac-cert/--dac-key pair, in the reference's order and words: the certificate is a DAC, it chains to
+    the PAI, then (our checks) the key and the IDs."""
+    errors, _ = attestation.profile_findings(dac, "dac")
+    if errors:
+        raise _refused(f"DAC certificate is not valid ({errors[0]})")
+    link_errors, _ = attestation.link_findings(dac, "dac", pai, "pai")
+    if link_errors:
+        raise _refused(f"DAC certificate chain is not valid ({link_errors[0]})")
+    attestation.check_chain(dac, pai, None, scalar, vid, pid).raise_or_warn(report.warn, False)
+
+
+def _certification_declaration(req: Esp32Request, report) -> bytes | None:
+    """The CD, read and parsed. One for another product is stored as the reference stores it, with a warning:
+    commissioners will reject the devices' attestation until it is replaced."""
     vid, pid = req.vendor_id, req.product_id
     cd_der = read_bytes(req.cert_dclrn, "--cert-dclrn") if req.cert_dclrn else None
-    if cd_der is not None:  # a Certification Declaration, and one for this product
+    if cd_der is not None:
         content = cd.parse(cd_der, "--cert-dclrn").content
         if content.vendor_id != vid or pid not in content.product_ids:
-            raise InvalidInput("--cert-dclrn", f"the CD is for vendor 0x{content.vendor_id:04X}, products "
-                                               f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}, not "
-                                               f"0x{vid:04X}/0x{pid:04X}")
+            report.warn(f"--cert-dclrn: the CD is for vendor 0x{content.vendor_id:04X}, products "
+                        f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}, not 0x{vid:04X}/0x{pid:04X}: "
+                        f"commissioners will reject these devices' attestation")
     return cd_der
 
 
@@ -533,8 +563,9 @@ def _check_signing_window(ctx: dict) -> None:
     pai = attestation.load_cert(ctx.pai_der, "PAI")
     _, not_after = attestation.validity(ctx.valid_from, ctx.req.lifetime + 1)
     if ctx.valid_from < pai.not_before or not_after > pai.not_after:
-        raise InvalidInput("-lt/-vf", f"the DACs would be valid until {not_after:%Y-%m-%d}, beyond the PAI "
-                                      f"({pai.not_after:%Y-%m-%d}); lower --lifetime")
+        raise _refused(f"PAI Certificate validity period is outside the specified parameters: the DACs would be "
+                       f"valid {ctx.valid_from:%Y-%m-%d} to {not_after:%Y-%m-%d}, the PAI "
+                       f"{pai.not_before:%Y-%m-%d} to {pai.not_after:%Y-%m-%d} (change -vf/--lifetime)")
 
 
 def device_uuid(keyed, index: int, ctx: RunContext) -> str:
@@ -639,7 +670,7 @@ def _make_device(index: int) -> str:
     summary_row = master_row + ([str(passcode), qr, manual_code_text(manual)] if qr else [])
     if in_secure:
         summary_row += [str(disc), str(req.iteration_count), base64.b64encode(salt).decode(), rd_uid.hex()]
-    line = {"m": master_row, "p": pin_row, "s": summary_row, "c": cn_row}
+    line = {"m": master_row, "p": pin_row, "s": summary_row, "c": cn_row, "d": dev_uuid}
     if index == 0:
         line["layout"] = _layout(namespaces, w.ctx.schema)
     return json.dumps(line) + "\n"
@@ -781,7 +812,7 @@ def _subject_cn(der: bytes) -> str | None:
     return cn[0] if cn else None
 
 
-def _write_reports(req: Esp32Request, ctx: RunContext, journal_path: str, state: dict) -> str:
+def _write_reports(req: Esp32Request, ctx: RunContext, journal_path: str, state: dict) -> tuple[str, str]:
     """staging/config.csv, master.csv, pin_disc.csv, the summary and cn_dacs CSVs, in one pass over the
     journal (memory does not grow with the number of devices); each file is synced and renamed into place."""
     out_root, staging = ctx.out_root, os.path.join(ctx.out_root, "staging")
@@ -815,7 +846,7 @@ def _write_reports(req: Esp32Request, ctx: RunContext, journal_path: str, state:
                 yield [[line[field]] if line[field] else [] for _, field, _, _, _ in outputs]
 
     _write_csv_files(files, [first for _, _, first, _, _ in outputs], rows())
-    return summary
+    return summary, outputs[4][0]
 
 
 def _write_csv_files(files: list, first: list, more=()) -> None:
