@@ -277,3 +277,27 @@ def test_k32w0_per_tag_maxima(tmp_path, cd_der):
                                     dac_key_use_sss_blob=True))
     assert_clean_error(r, 2, "dac_key", "K32W0 reader accepts at most 32")
     assert not (tmp_path / "fd.bin").exists()
+
+
+def test_prints_the_lines_scripts_read_from_nxp_generate_py(tmp_path, cd_der):
+    """generate.py logs the section hash, the sizes and the SHA-256 on stdout; scripts read them."""
+    import hashlib
+
+    plain = str(tmp_path / "plain.bin")
+    r = run_script("nxp", *doc_args(cd_der, plain))
+    data = open(plain, "rb").read()
+    payload = data[12:]
+    assert r.code == 0 and r.stdout.splitlines()[:3] == [
+        f"[INFO] 4 byte section hash (for integrity check): {hashlib.sha256(payload).hexdigest()[:8]}",
+        f"[INFO] Size of final generated binary is: {len(data)} bytes",
+        f"[INFO] SHA256 of generated binary: {hashlib.sha256(data).hexdigest()}"]
+    enc = str(tmp_path / "enc.bin")
+    r = run_script("nxp", *doc_args(cd_der, enc, aes128_key=KEY.hex()))
+    padded = len(payload) + 16 - len(payload) % 16
+    assert r.code == 0 and r.stdout.splitlines()[:2] == [
+        f"[INFO] (Before padding) Size of generated binary is: {len(payload)} bytes",
+        f"[INFO] (After padding) Size of generated binary is: {padded} bytes"]
+    hw = str(tmp_path / "hw.bin")
+    r = run_script("nxp", *doc_args(cd_der, hw, hw_params=True))
+    assert r.code == 0 and f"[INFO] Size of final generated binary is: {len(data) + 22} bytes" in r.stdout
+    assert f"section hash (for integrity check): {hashlib.sha256(payload).hexdigest()[:8]}" in r.stdout

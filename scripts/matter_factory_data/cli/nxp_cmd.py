@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from ..formats.nxp import COLORS, FINISHES, PLATFORMS
+from ..formats.nxp import COLORS, FINISHES, PLATFORMS, read
 from ..pipelines.nxp import aes_key, generate, nxp_kind, programming_hint
 from ..requests import NxpRequest
 from .common import ArgumentParser, Reporter, any_int, base64_bytes, request_from
@@ -79,12 +79,31 @@ def build_parser(prog: str) -> ArgumentParser:
     return p
 
 
+def reference_lines(image: bytes, key: bytes | None, hw_params: bool) -> list[str]:
+    """The lines NXP's generate.py logs on stdout that scripts read: the 4-byte section hash, the sizes, the
+    SHA-256 of the binary (here always the written file's; for an encrypted image the reference prints the
+    hash of the padded plaintext instead)."""
+    plain = image[20:-2] if hw_params else image
+    lines = []
+    if key is not None:
+        decoded = read(image, key)
+        lines.append(f"[INFO] (Before padding) Size of generated binary is: {decoded.size - decoded.padding} bytes")
+        lines.append(f"[INFO] (After padding) Size of generated binary is: {decoded.size} bytes")
+    lines.append(f"[INFO] 4 byte section hash (for integrity check): {plain[8:12].hex()}")
+    lines.append(f"[INFO] Size of final generated binary is: {len(image)} bytes")
+    lines.append(f"[INFO] SHA256 of generated binary: {hashlib.sha256(image).hexdigest()}")
+    return lines
+
+
 def main(argv: list[str], prog: str) -> int:
     args = build_parser(prog).parse_args(argv)
     report = Reporter(prog=prog)
     request = request_from(NxpRequest, args)
     image, address = generate(request, report)
-    print(f"wrote {args.out} ({len(image)} bytes, {nxp_kind(aes_key(request), args.hw_params)}), "
+    key = aes_key(request)
+    for line in reference_lines(image, key, args.hw_params):
+        print(line)
+    print(f"wrote {args.out} ({len(image)} bytes, {nxp_kind(key, args.hw_params)}), "
           f"SHA-256 {hashlib.sha256(image).hexdigest()}")
     if args.platform:
         print(programming_hint(args.platform, os.path.basename(args.out), address))
