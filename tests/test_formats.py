@@ -23,7 +23,7 @@ PASSCODE = 20202022
 def device() -> api.Device:
     d = api.Device(sn="SN-42", vendor_id=0xFFF1, product_id=0x8000, vendor_name="Acme", product_name="Lamp",
                    date="2025-01-15", hw_ver=3, hw_ver_str="3.0", discriminator=0xABC, spake2_it=2000,
-                   spake2_salt=bytes(range(24)), rd_uid=bytes(range(100, 132)), dac_cert=CREDS.dac_cert,
+                   spake2_salt=bytes(range(24)), rd_uid=bytes(range(100, 116)), dac_cert=CREDS.dac_cert,
                    dac_key=CREDS.dac_key, pai_cert=CREDS.pai_cert, product_finish=2, primary_color=5,
                    part_number="P-1", product_label="Label")
     d.spake2_verifier = api.generate_verifier(PASSCODE, d.spake2_salt, d.spake2_it)
@@ -42,7 +42,9 @@ def test_every_format_round_trips_the_fields_it_stores(name):
         expected = PASSCODE if field == "passcode" and name == "nxp" else getattr(d, field)
         assert getattr(back, field) == expected, (name, field)
     assert formats.detect(image) == name
-    assert [n for n in formats.names() if formats.get(n).looks_like(image)] == [name]
+    # a Telink image is also a valid nRF Connect partition (the nRF parser reads it); nothing else overlaps
+    also = {"nrfconnect"} if name == "telink" else set()
+    assert {n for n in formats.names() if formats.get(n).looks_like(image)} == {name} | also
 
 
 def test_a_format_that_does_not_exist_is_an_input_error():

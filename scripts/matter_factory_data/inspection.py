@@ -14,7 +14,7 @@ from .crypto.der import ec_private_scalar
 from .crypto.spake2p import P256_ORDER
 from .errors import FactoryDataError, InvalidInput
 from .fileio import read_bytes
-from .formats import esp32, esp_secure_cert, nrfconnect, nxp
+from .formats import esp32, esp_secure_cert, nrfconnect, nxp, telink
 from .model import FactoryData
 
 
@@ -137,7 +137,40 @@ def inspect_file(path: str, offset: int | None = None, fmt: str | None = None, a
         return inspect_esp32(image, path, keys_partition)
     if fmt == "nxp":
         return inspect_nxp(image, path, _aes_key(aes_key))
+    kind = detect_kind(path, data)
+    if fmt in (None, "telink") and kind == "hex":
+        hex_offset, hex_image = image_from_hex(data, offset, path)
+        if fmt == "telink" or telink.looks_like(hex_image):
+            return inspect_telink(hex_image, path, "hex", hex_offset)
+    if fmt == "telink":
+        return inspect_telink(image, path, kind, offset)
     return inspect_bytes(data, path, offset)  # nrfconnect: JSON, CBOR, BIN or a merged HEX
+
+
+def inspect_telink(image: bytes, path: str, kind: str, offset: int | None) -> Inspection:
+    """A Telink partition: decoded with Telink's layout, checked with the model's rules and the chain, the CD
+    against the vendor and product IDs."""
+    ins = Inspection(path=path, kind=kind, fmt="telink", offset=offset, image_length=len(image))
+    try:
+        stored = telink.read(image)
+        ins.doc = {k: ("hex:" + v.hex() if isinstance(v, bytes) and k not in ("sn", "date") else
+                       v.decode("utf-8", "replace") if isinstance(v, bytes) else v) for k, v in stored.items()}
+        fd = telink.decode(image)
+        ins.model = fd
+        fd.validate(complete=True, warn=ins.warnings.append)
+        ins.warnings += fd.test_material_warnings()
+        if fd.dac_cert and fd.pai_cert:
+            _check_credentials(fd, ins)
+        if telink.CD_KEY in stored:
+            content = cd.parse(stored[telink.CD_KEY], telink.CD_KEY).content
+            if content.vendor_id != fd.vendor_id or fd.product_id not in content.product_ids:
+                ins.errors.append(f"{telink.CD_KEY}: the CD is for vendor 0x{content.vendor_id:04X}, not this "
+                                  f"device's 0x{fd.vendor_id:04X}/0x{fd.product_id:04X}")
+    except FactoryDataError as e:
+        ins.errors.append(str(e))
+    ins.notes.append("layout: Telink (vendor_id first, rd_uid and enable_key as hex text, cert_dclrn); an nRF "
+                     "Connect parser reads this image too (give --format nrfconnect to check it that way)")
+    return ins
 
 
 def _aes_key(text: str | None) -> bytes | None:

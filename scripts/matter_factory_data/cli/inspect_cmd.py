@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..inspection import inspect_file, render_text, to_json
+from .. import formats
 from .common import ArgumentParser, any_int
 
 DESCRIPTION = """\
@@ -24,7 +25,7 @@ def main(argv: list[str], prog: str) -> int:
     p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("file", help="factory data image: .json, .cbor, .bin or .hex")
     p.add_argument("--offset", type=any_int, help="address of the partition (in a merged .hex) or byte offset (.bin)")
-    p.add_argument("--format", choices=["nrfconnect", "nxp", "esp32", "esp_secure_cert"],
+    p.add_argument("--format", choices=list(formats.names()),
                    help="image format (detected when omitted)")
     p.add_argument("--aes128_key", "--aes256_key", dest="aes128_key",
                    help="AES key of an encrypted NXP image (hex, 16 or 32 bytes)")
