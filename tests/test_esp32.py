@@ -11,6 +11,7 @@ import shutil
 import subprocess
 
 import pytest
+from cryptography import x509
 
 from matter_factory_data.crypto import attestation, dac_template, keys
 from matter_factory_data.formats import esp32
@@ -568,3 +569,23 @@ def test_valid_from_takes_a_date_and_mcsv_discriminator_reaches_the_codes(tmp_pa
         dac = attestation.load_cert(open(os.path.join(dev, "internal", "DAC_cert.der"), "rb").read(), "dac")
         assert dac.not_before.isoformat() == "2026-01-01T00:00:00+00:00"
     assert seen == {1234, 777}
+
+
+def test_report_csv_text_cells_cannot_run_as_spreadsheet_formulas(tmp_path):
+    """Text that starts like a formula gets a leading apostrophe in the summary and cn_dacs CSVs: the vendor
+    name in the summary, a supplied DAC's common name in cn_dacs."""
+    from matter_factory_data.crypto import issuing, keys
+
+    pai_key = keys.load_p256_key(os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Key.pem"), "pai key")
+    pai = x509.load_pem_x509_certificate(open(os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Cert.pem"), "rb").read())
+    dac_key = issuing.generate_p256_key()
+    dac = issuing.issue_certificate("dac", "=1+1", dac_key.public_key(), pai_key, pai, vid=0xFFF1, pid=0x8000,
+                                    valid_from=pai.not_valid_before_utc)
+    (tmp_path / "dac.der").write_bytes(issuing.der(dac))
+    (tmp_path / "dac_key.der").write_bytes(issuing.key_der(dac_key))
+    _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", "--pai", "-c", os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Cert.pem"),
+          "--dac-cert", "dac.der", "--dac-key", "dac_key.der", "--vendor-name", "@SUM(1)")
+    summary = next(csv.DictReader(open(glob.glob(str(tmp_path / "out" / "*" / "summary-*.csv"))[0], newline="")))
+    assert summary["vendor-name"] == "'@SUM(1)"
+    cn_row = next(csv.DictReader(open(glob.glob(str(tmp_path / "out" / "*" / "cn_dacs-*.csv"))[0], newline="")))
+    assert cn_row["CN"] == "'=1+1"

@@ -703,7 +703,8 @@ def _attestation_files(r: dict, dev_uuid: str, values: dict, disc: int, verifier
             files["DAC_key.pem"] = (_pem("PRIVATE KEY", dac_template.pkcs8_der_from_scalar(scalar, point)), True)
         files.update({"DAC_private_key.bin": (scalar.to_bytes(32, "big"), True),
                       "DAC_public_key.bin": (point, False), "PAI_cert.der": (w.ctx.pai_der, False)})
-        cn_row = [(_subject_cn(dac_der) if w.ctx.fixed_dac is not None else dev_uuid) or dev_uuid, dac_pem.decode()]
+        cn = (_subject_cn(dac_der) if w.ctx.fixed_dac is not None else dev_uuid) or dev_uuid
+        cn_row = [neutralise_cell(cn), dac_pem.decode()]  # a supplied DAC's CN is text a spreadsheet may run
         if secure:
             commissionable = None
             if in_secure:
