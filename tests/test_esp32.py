@@ -232,7 +232,7 @@ PAI = ["--pai", "-k", os.path.join(TEST, "Chip-Test-PAI-FFF1-8000-Key.pem"), "-c
 def test_fixed_reference_defects(tmp_path):
     # passcode range enforced (the reference accepts 123456789)
     r = _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "--passcode", "123456789", check=False)
-    assert r.returncode == 1 and "[  ERROR] - --passcode" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "[  ERROR] - --passcode" in r.stderr and "Traceback" not in r.stderr
     # --discriminator 0 is honoured (the reference replaces it with a random value)
     _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, "--discriminator", "0", "-vf", "2026-01-01")
     d = _device_dir(tmp_path)
@@ -402,9 +402,9 @@ ALL_THREE = ("If --commissionable-data-in-secure-cert or --rd-id-uid-in-secure-c
     (["--port", "/dev/ttyUSB0", "-n", "3"], "Port not specified or number of partitions count is greater than 1"),
 ])
 def test_secure_cert_option_rules(tmp_path, args, message):
-    """Refused as the reference refuses (its wording and exit status 1), one line, nothing written."""
+    """Refused in the reference's wording, one line, exit status 2 (invalid input), nothing written."""
     r = _ours(tmp_path, "-v", "0xFFF1", "-p", "0x8000", *PAI, *args, check=False)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0 and f"] [  ERROR] - {message}" in r.stderr, r.stderr
     assert not (tmp_path / "out").exists() or not glob.glob(str(tmp_path / "out" / "*" / "*-*-*"))
 

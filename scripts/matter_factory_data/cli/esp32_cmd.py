@@ -58,9 +58,10 @@ def log(level: str, message: str) -> None:
 
 
 def report_error(message: str, code: int) -> int:
-    """Errors as the reference prints them (``[  ERROR] - ...``, one line) and its exit status (1)."""
+    """Errors as the reference prints them (``[  ERROR] - ...``, one line). The exit status stays the
+    project's (2 invalid input, 1 a failed operation); the reference exits 1 for both."""
     log("ERROR", message)
-    return 1
+    return code
 
 
 def build_parser(prog: str) -> ArgumentParser:
