@@ -157,7 +157,10 @@ def inspect_telink(image: bytes, path: str, kind: str, offset: int | None) -> In
                        v.decode("utf-8", "replace") if isinstance(v, bytes) else v) for k, v in stored.items()}
         fd = telink.decode(image)
         ins.model = fd
-        fd.validate(complete=True, warn=ins.warnings.append)
+        fd.validate(complete=False, warn=ins.warnings.append)  # every key is optional to the Telink parser
+        missing = [name for name in telink.COMMISSIONING if getattr(fd, name) is None]
+        if missing:
+            ins.warnings.append(f"no {', '.join(missing)}: the device cannot be commissioned with this image alone")
         ins.warnings += fd.test_material_warnings()
         if fd.dac_cert and fd.pai_cert:
             _check_credentials(fd, ins)

@@ -237,3 +237,50 @@ class NxpCertsRequest(NamedTuple):
     valid_from: str = "2023-01-01 00:00:00"  # notBefore
     lifetime: int = 7305  # validity in days
     overwrite: bool = False  # replace existing files
+
+
+class TelinkRequest(NamedTuple):
+    """A run of the ``telink`` drop-in (Telink's ``mfg_tool.py`` options): ``count`` Telink factory data
+    images (CBOR in Intel HEX) with their onboarding codes, under ``output/<vid>_<pid>/<sn>/``."""
+
+    vendor_id: int  # vendor ID
+    product_id: int  # product ID
+    cert_dclrn: str  # Certification Declaration (DER), stored as cert_dclrn
+    offset: int  # partition address (the board's factory_partition)
+    size: int  # partition size
+    count: int = 1  # number of devices (default 1)
+    output: str = "out"  # output directory
+    spake2_path: str | None = None  # accepted and unused (no helper programs are run)
+    chip_tool_path: str | None = None  # accepted and unused
+    chip_cert_path: str | None = None  # accepted and unused
+    overwrite: bool = False  # replace an existing output directory
+    in_tree: bool = False  # write one device's files straight into the output directory
+    enable_key: str | None = None  # test event trigger enable key: 32 hex digits
+    passcode: int | None = None  # setup passcode (default: a different random one per device)
+    spake2_it: int = 1000  # SPAKE2+ iteration count
+    discriminator: int | None = None  # discriminator (default: a different random one per device)
+    commissioning_flow: int = 0  # 0 standard, 1 user-intent, 2 custom
+    discovery_mode: int = 1  # 0 Wi-Fi soft AP, 1 BLE, 2 on-network
+    vendor_name: str | None = None  # vendor name
+    product_name: str | None = None  # product name
+    hw_ver: int | None = None  # hardware version
+    hw_ver_str: str | None = None  # hardware version string
+    mfg_date: str | None = None  # manufacturing date YYYY-MM-DD
+    serial_num: str | None = None  # first serial number, hex (devices count up from it)
+    enable_rotating_device_id: bool = False  # store a rotating device ID unique ID
+    rd_id_uid: str | None = None  # that unique ID as hex text, 16..32 digits (default: 16 random bytes)
+    cert: str | None = None  # CA certificate: the PAA (--paa) or PAI (--pai)
+    key: str | None = None  # CA private key
+    dac_cert: str | None = None  # an existing DAC (with --dac-key and --pai)
+    dac_key: str | None = None  # its private key
+    cn_prefix: str = "Telink"  # common name prefix of generated certificates
+    lifetime: int = 4294967295  # certificate lifetime in days (4294967295: no expiry)
+    valid_from: str | None = None  # notBefore: YYYY-MM-DD [HH:MM:SS] (default: when the run starts)
+    paa: bool = False  # -c/-k are a PAA: a PAI is generated, then the DACs
+    pai: bool = False  # -c/-k are a PAI that signs the DACs
+    product_label: str | None = None  # product label
+    product_url: str | None = None  # product URL
+    part_number: str | None = None  # part number
+    salt: bytes | None = None  # fixed SPAKE2+ salt, Base64, 16..32 bytes (default: 32 random bytes per device)
+    jobs: int | None = None  # worker processes (default: every core)
+    quiet: bool = False  # no progress output

@@ -4,8 +4,9 @@ encodings, as Telink's ``mfg_tool.py`` writes them and its ``FactoryDataParser.c
 
 * keys in the order of ``FIELDS`` below (vendor first, ``version`` tenth, the certificates and the CD last);
 * every text value, and every byte value, is a CBOR byte string; integers are minimal unsigned integers;
-* ``rd_uid`` and ``enable_key`` are stored as the ASCII text of their hex digits (the device hex-decodes
-  ``enable_key`` and uses the ``rd_uid`` text bytes as the unique ID), so ``rd_uid`` is at most 16 bytes;
+* ``enable_key`` is stored as the ASCII text of its 32 hex digits (the device hex-decodes it);
+* ``rd_uid`` is stored as the text the user gave (``--rd-id-uid``: its ASCII bytes are the device's unique
+  ID), or as raw bytes when it was generated; either way 16..32 stored bytes;
 * ``cert_dclrn`` holds the Certification Declaration (the ``cd`` option);
 * ``user`` is a byte string (the JSON text): the Telink parser fails on a nested map;
 * no ``product_finish`` or ``primary_color``: the Telink parser skips them.
@@ -36,8 +37,10 @@ FIELDS = {
 }
 CD_KEY = "cert_dclrn"
 ORDER = (*list(FIELDS)[:-1], CD_KEY, "user")  # the CD after the PAI; user data last
-HEX_TEXT = ("rd_uid", "enable_key")  # stored as the ASCII text of their hex digits
-LIMITS = {"rd_uid": (16, 16)}  # bytes of the value: its 32-character text must fit the device's 32-byte buffer
+HEX_TEXT = ("rd_uid", "enable_key")  # stored as the ASCII text of their hex digits (rd_uid: when typed as text)
+LIMITS = {"rd_uid": (16, 32), "enable_key": (32, 32)}  # stored bytes: the device's buffers
+# what commissioning needs from the partition (the Telink parser itself requires no key)
+COMMISSIONING = ("discriminator", "spake2_it", "spake2_salt", "spake2_verifier", "dac_cert", "dac_key", "pai_cert")
 PARTITION_SIZES = {"tl3218x": 0x800}  # boards whose factory_partition is not 4 KiB
 
 
@@ -57,11 +60,16 @@ def encode(device: FactoryData, options: dict | None = None) -> bytes:
 
 
 def _stored(device: FactoryData, field: str, value):
-    if field in LIMITS and not LIMITS[field][0] <= len(value) <= LIMITS[field][1]:
-        lo, hi = LIMITS[field]
-        raise InvalidInput(field, f"is {len(value)} bytes; Telink stores it as hex text and needs {lo}..{hi} bytes")
     if field in HEX_TEXT:
-        return device.hex_text.get(field, value.hex().upper() if field == "enable_key" else value.hex()).encode()
+        if field in device.hex_text:
+            value = device.hex_text[field].encode()
+        elif field == "enable_key":
+            value = value.hex().upper().encode()
+        lo, hi = LIMITS[field]
+        if not lo <= len(value) <= hi:
+            form = "as hex text" if field in device.hex_text or field == "enable_key" else "raw"
+            raise InvalidInput(field, f"is {len(value)} bytes stored {form}; the Telink device needs {lo}..{hi}")
+        return value
     if field == "user":
         return json.dumps(value, separators=(",", ":")).encode()
     if isinstance(value, str):
@@ -90,17 +98,22 @@ def decode(data: bytes, options: dict | None = None) -> FactoryData:
         value = values[field]
         if field in HEX_TEXT:
             text = value.decode("ascii", "replace")
-            try:
+            if _is_hex_text(text):
                 value = bytes.fromhex(text)
-            except ValueError:
-                raise InvalidInput(field, f"{text!r} is not hex text") from None
-            device.hex_text[field] = text
+                device.hex_text[field] = text
+            elif field == "enable_key":
+                raise InvalidInput(field, f"{text!r} is not hex text")
         elif field == "user":
             value = json.loads(value)
         elif isinstance(value, bytes) and field in _TEXT_FIELDS:
             value = value.decode("utf-8", "replace")
         setattr(device, field, value)
     return device
+
+
+def _is_hex_text(text: str) -> bool:
+    """32 (or 16..32, an even number of) hex digits: the text form; anything else is raw bytes."""
+    return len(text) % 2 == 0 and 16 <= len(text) <= 64 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 _TEXT_FIELDS = ("vendor_name", "product_name", "hw_ver_str", "date", "sn", "product_label", "product_url",

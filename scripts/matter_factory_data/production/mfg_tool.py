@@ -26,18 +26,18 @@ import uuid
 import zlib
 from typing import NamedTuple
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..codes import onboarding
 from ..codes.qrimage import qr_png
-from ..crypto import attestation, cd, dac_template, issuing, keys, spake2p
+from ..crypto import attestation, cd, dac_template, spake2p
 from ..crypto.der import Certificate
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import make_directories, read_bytes, remove_directories, write_atomic
 from ..formats import esp32, esp_secure_cert
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, check_date, check_field
 from ..requests import Esp32Request
+from . import credentials
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
 from .engine import (Progress, worker, working, RunLock, complete_lines, csv_text, job_count, produce, read_state, sync_filesystem,
                      write_new)
@@ -220,8 +220,10 @@ def run(req: Esp32Request, report) -> dict:
     # it starts when the DACs do (one instant, not two readings of the clock a second apart)
     if ctx.mode == "paa":
         if "pai_der" not in state:
-            state["pai_der"] = _generate_pai(ctx, keyed).hex()
-        ctx = ctx._replace(pai_der=bytes.fromhex(state["pai_der"]), ca_scalar=_pai_scalar(keyed))
+            state["pai_der"] = credentials.generate_pai(keyed, ctx.ca_scalar, ctx.ca_der, f"{req.cn_prefix} PAI 00",
+                                                        req.vendor_id, req.product_id, ctx.valid_from,
+                                                        req.lifetime + 1).hex()
+        ctx = ctx._replace(pai_der=bytes.fromhex(state["pai_der"]), ca_scalar=credentials.pai_scalar(keyed))
     if ctx.mode is not None:
         _check_signing_window(ctx)
     # the first device, made in memory: a bad option fails here, before anything is written
@@ -323,7 +325,7 @@ def _plan(req: Esp32Request, report) -> tuple[RunContext, dict]:
     if req.valid_from:
         parse_valid_from(req.valid_from)
     decoded_rows = _decoded_rows(req, schema, mrows)
-    mode, ca_scalar, ca_der, pai_der, fixed_dac = _attestation(req, report)
+    mode, ca_scalar, ca_der, pai_der, fixed_dac = credentials.plan(req, report, req.pwd.encode() if req.pwd else None)
     cd_der = _certification_declaration(req, report)
     nvs_key = _nvs_key(req) if req.encrypt and req.nvs_key else None
 
@@ -389,9 +391,7 @@ def _secure_cert_options(req: Esp32Request) -> tuple[bool, int | None]:
     return secure, efuse_key_id
 
 
-def _refused(message: str) -> InvalidInput:
-    """An error in the reference's words (scripts match them), printed as they are."""
-    return InvalidInput("", message)
+_refused = credentials.refused
 
 
 def _check_commissionable(req: Esp32Request) -> bytes | None:
@@ -470,63 +470,6 @@ def _decoded_rows(req: Esp32Request, schema, mrows) -> list[dict]:
     return decoded_rows
 
 
-def _attestation(req: Esp32Request, report) -> tuple:
-    """The CA (a PAA or a PAI, with its key's scalar) and a supplied DAC, each checked."""
-    vid, pid = req.vendor_id, req.product_id
-    mode = "paa" if req.paa else "pai" if req.pai else None
-    ca_scalar = pai_der = ca_der = None
-    password = req.pwd.encode() if req.pwd else None
-    fixed_dac = None
-    if mode is not None:
-        supplied_dac = bool(req.dac_cert or req.dac_key)
-        if not req.cert or (not req.key and not supplied_dac):
-            raise InvalidInput("-c/-k", "--paa/--pai need the CA certificate (-c) and key (-k)")
-        ca_der = keys.load_certificate_der(req.cert, "-c")
-        ca = attestation.load_cert(ca_der, "-c")
-        if req.key:  # read as a scalar: no key objects, no cryptography serialization stack at start-up
-            ca_scalar = keys.load_dac_scalar(req.key, "-k", password)
-            if not attestation.key_matches(ca, ca_scalar):
-                raise _refused(f"{mode.upper()} certificate and private key do not match ('{req.key}', "
-                               f"'{req.cert}')")
-        if mode == "pai":
-            pai_der = ca_der
-            pai = attestation.load_cert(pai_der, "PAI")
-            errors, _ = attestation.profile_findings(pai, "pai")
-            if errors:
-                raise InvalidInput("-c", errors[0])
-            pai_vid, pai_pid = attestation.matter_ids(pai, lenient=True)
-            if pai_vid != vid or (pai_pid is not None and pai_pid != pid):
-                raise _refused(f"PAI certificate VID and PID do not match input VID and PID (0x{vid:04X}/"
-                               f"0x{pid:04X})")
-        else:
-            paa = attestation.load_cert(ca_der, "PAA")
-            errors, _ = attestation.profile_findings(paa, "paa")
-            if errors:
-                raise InvalidInput("-c", errors[0])
-        if req.dac_cert or req.dac_key:
-            if not (req.dac_cert and req.dac_key) or mode != "pai":
-                raise InvalidInput("--dac-cert/--dac-key", "give both, with --pai -c <PAI>")
-            dac_der = keys.load_certificate_der(req.dac_cert, "--dac-cert")
-            scalar = keys.load_dac_scalar(req.dac_key, "--dac-key", password)
-            _check_supplied_dac(attestation.load_cert(dac_der, "--dac-cert"), pai, scalar, vid, pid, report)
-            fixed_dac = (dac_der, scalar)
-    elif req.dac_cert or req.dac_key:
-        raise InvalidInput("--dac-cert/--dac-key", "need --pai -c <PAI>")
-    return mode, ca_scalar, ca_der, pai_der, fixed_dac
-
-
-def _check_supplied_dac(dac, pai, scalar: int, vid: int, pid: int, report) -> None:
-    """A --dac-cert/--dac-key pair, in the reference's order and words: the certificate is a DAC, it chains to
-    the PAI, then (our checks) the key and the IDs."""
-    errors, _ = attestation.profile_findings(dac, "dac")
-    if errors:
-        raise _refused(f"DAC certificate is not valid ({errors[0]})")
-    link_errors, _ = attestation.link_findings(dac, "dac", pai, "pai")
-    if link_errors:
-        raise _refused(f"DAC certificate chain is not valid ({link_errors[0]})")
-    attestation.check_chain(dac, pai, None, scalar, vid, pid).raise_or_warn(report.warn, False)
-
-
 def _certification_declaration(req: Esp32Request, report) -> bytes | None:
     """The CD, read and parsed. One for another product is stored as the reference stores it, with a warning:
     commissioners will reject the devices' attestation until it is replaced."""
@@ -541,31 +484,9 @@ def _certification_declaration(req: Esp32Request, report) -> bytes | None:
     return cd_der
 
 
-def _pai_scalar(keyed) -> int:
-    return int.from_bytes(keyed.derive("pai_key", 0, 40), "big") % (P256_ORDER - 1) + 1
-
-
-def _generate_pai(ctx: dict, keyed) -> bytes:
-    """--paa: the run's PAI, "<cn prefix> PAI 00", signed by the PAA."""
-    req = ctx.req
-    paa_key = ec.derive_private_key(ctx.ca_scalar, ec.SECP256R1())
-    pai_key = ec.derive_private_key(_pai_scalar(keyed), ec.SECP256R1())
-    valid_from = ctx.valid_from
-    cert = issuing.issue_certificate("pai", f"{req.cn_prefix} PAI 00", pai_key.public_key(), paa_key,
-                                         x509.load_der_x509_certificate(ctx.ca_der), vid=req.vendor_id,
-                                         pid=req.product_id, valid_from=valid_from, lifetime_days=req.lifetime + 1)
-    return issuing.der(cert)
-
-
-def _check_signing_window(ctx: dict) -> None:
-    if ctx.fixed_dac is not None:
-        return
-    pai = attestation.load_cert(ctx.pai_der, "PAI")
-    _, not_after = attestation.validity(ctx.valid_from, ctx.req.lifetime + 1)
-    if ctx.valid_from < pai.not_before or not_after > pai.not_after:
-        raise _refused(f"PAI Certificate validity period is outside the specified parameters: the DACs would be "
-                       f"valid {ctx.valid_from:%Y-%m-%d} to {not_after:%Y-%m-%d}, the PAI "
-                       f"{pai.not_before:%Y-%m-%d} to {pai.not_after:%Y-%m-%d} (change -vf/--lifetime)")
+def _check_signing_window(ctx) -> None:
+    if ctx.fixed_dac is None:
+        credentials.check_signing_window(ctx.pai_der, ctx.valid_from, ctx.req.lifetime + 1)
 
 
 def device_uuid(keyed, index: int, ctx: RunContext) -> str:
