@@ -14,6 +14,8 @@ import time
 import types
 
 import pytest
+
+from matter_factory_data.formats import telink
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -273,7 +275,7 @@ def test_no_secrets_in_manifest_and_no_png(tmp_path):
 
 
 @pytest.mark.parametrize("fmt,image", [("nrfconnect", "factory_data.hex"), ("nxp", "factory_data.bin"),
-                                        ("esp32", "partition.bin")])
+                                        ("esp32", "partition.bin"), ("telink", "factory_data.hex")])
 def test_optional_fields_reach_every_image(tmp_path, fmt, image):
     """The fields every device shares (written once per worker) are in each device's image, whatever the
     format; --enable_key once stopped the batch with a traceback."""
@@ -295,6 +297,12 @@ def test_optional_fields_reach_every_image(tmp_path, fmt, image):
             assert (fd.sn, fd.discriminator, fd.passcode) == (row["serial"], int(row["discriminator"]), int(row["passcode"]))
             assert fd.rd_uid is None and (fd.product_finish, fd.primary_color, fd.sw_ver_str) == (2, 20, "2.1")
             assert fd.enable_key == bytes.fromhex("0f0e0d0c0b0a09080706050403020100")
+        elif fmt == "telink":  # no finish, colour or software version in the Telink layout; the CD is stored
+            fd = ins.model
+            assert (fd.sn, fd.discriminator, fd.passcode) == (row["serial"], int(row["discriminator"]), int(row["passcode"]))
+            assert (fd.rd_uid, fd.product_finish, fd.primary_color, fd.sw_ver_str) == (None, None, None, None)
+            assert ins.doc["enable_key"] == "hex:" + b"0F0E0D0C0B0A09080706050403020100".hex()
+            assert telink.read((bd / row["path"] / "factory_data.bin").read_bytes())["cert_dclrn"] == cd.read_bytes()
         else:  # each format's own names; these formats carry no enable key, software version or rd_uid here
             names = {"nxp": ("serial_number", "discriminator", "product_finish", "product_primary_color"),
                      "esp32": ("serial-num", "discriminator", "product-finish", "product-color")}[fmt]

@@ -206,7 +206,7 @@ class BatchRequest(NamedTuple):
     cd: str | None = None  # Certification Declaration: checked against VID/PID and copied to the batch
     valid_from: str | None = None  # DAC notBefore, "YYYY-MM-DD [HH:MM:SS]" UTC (default: the manufacturing date)
     lifetime: int | None = None  # DAC validity in days (default: until the PAI expires)
-    format: str = "nrfconnect"  # image format: nrfconnect, nxp or esp32
+    format: str = "nrfconnect"  # image format: nrfconnect, nxp, esp32 or telink
     offset: int = 0xFB000  # partition address for .hex
     size: int = 0x1000  # partition size
     no_png: bool = False  # no onboarding.png (faster)

@@ -37,7 +37,7 @@ from ..codes.qrimage import BATCH_MASK, qr_png
 from ..crypto import attestation, cd, dac_template, keys, spake2p
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import read_bytes, write_atomic
-from ..formats import esp32, nrfconnect, nxp
+from ..formats import esp32, nrfconnect, nxp, telink
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData, check_date, check_field, parse_hex
 
 from ..requests import BatchRequest
@@ -446,6 +446,16 @@ def _encode_images(fds: list, serials: list, passcodes: list, dac_points: list) 
         json_texts = [json.dumps(fd.to_doc()).encode("ascii") for fd in fds]
         if fmt == "nxp":
             images = [("factory_data.bin", [_nxp_image(fd, p, w.ctx.cd_der) for fd, p in zip(fds, passcodes)])]
+        elif fmt == "telink":
+            options = {"cd": w.ctx.cd_der, "size": w.ctx.size}
+            bins = []
+            for fd, serial in zip(fds, serials):
+                try:
+                    bins.append(telink.encode(fd, options))
+                except InvalidInput as e:
+                    raise InvalidInput(f"device {serial}", str(e)) from None
+            images = [("factory_data.hex", [nrfconnect.to_intel_hex_fast(b, w.ctx.offset) for b in bins]),
+                      ("factory_data.bin", bins)]
         else:
             images = [("partition.bin", [_esp32_image(fd, pt, w.ctx.cd_der) for fd, pt in zip(fds, dac_points)])]
     return json_texts, images
