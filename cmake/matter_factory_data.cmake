@@ -17,7 +17,11 @@
 #   * with the Partition Manager: the GLOBAL properties factory_data_PM_HEX_FILE / factory_data_PM_TARGET,
 #     so the Partition Manager merges factory_data.hex into merged.hex, or
 #   * without it: matter_factory_data_merged.hex (firmware + factory data, an overlap fails the build),
-#     target `matter_factory_data_merged`, and runners_yaml_props_target's hex_file pointing at it.
+#     target `matter_factory_data_merged`, and runners_yaml_props_target's hex_file pointing at it; with
+#     CONFIG_MATTER_FACTORY_DATA_FORMAT_TELINK also matter_factory_data_merged.bin (from the start of flash,
+#     gaps 0xFF) as the runners' bin_file, which Telink's west flash writes.
+# With CONFIG_MATTER_FACTORY_DATA_FORMAT_TELINK the partition is the devicetree node label factory_partition
+# and the image has Telink's layout.
 # All logic beyond collecting inputs lives in the Python tool (`matter-factory-data json --from_config`).
 
 include_guard(GLOBAL)
@@ -123,6 +127,11 @@ function(matter_factory_data_generate)
   get_filename_component(MFD_OUTPUT_DIR "${MFD_OUTPUT_DIR}" ABSOLUTE)
   set(prefix "${MFD_OUTPUT_DIR}/factory_data")
 
+  set(telink FALSE)
+  if(CONFIG_MATTER_FACTORY_DATA_FORMAT_TELINK STREQUAL "y")
+    set(telink TRUE)
+  endif()
+
   # partition: explicit, Partition Manager, static layout, devicetree (never PM_FACTORY_DATA_OFFSET as size)
   set(layout_file)
   set(use_pm FALSE)
@@ -153,13 +162,17 @@ function(matter_factory_data_generate)
     list(GET part 0 offset)
     list(GET part 1 size)
   elseif(COMMAND dt_nodelabel)
-    dt_nodelabel(fd_node NODELABEL "factory_data_partition")
+    set(fd_label "factory_data_partition")
+    if(telink)
+      set(fd_label "factory_partition")  # the Telink boards' name
+    endif()
+    dt_nodelabel(fd_node NODELABEL "${fd_label}")
     if(NOT fd_node AND COMMAND dt_alias)
       dt_alias(fd_node PROPERTY "factory-data")
     endif()
     if(NOT fd_node)
       message(FATAL_ERROR "matter-factory-data: no factory data partition: no Partition Manager, no pm_static.yml, "
-                          "no devicetree node label 'factory_data_partition'; pass OFFSET and SIZE")
+                          "no devicetree node label '${fd_label}'; pass OFFSET and SIZE")
     endif()
     dt_reg_addr(offset PATH "${fd_node}")
     dt_reg_size(size PATH "${fd_node}")
@@ -183,7 +196,8 @@ function(matter_factory_data_generate)
       endif()
     endforeach()
   endif()
-  foreach(pair "PAA_CERT;--paa_cert" "PAA_KEY;--paa_key" "CD_SIGNING_CERT;--cd_signing_cert" "CD_SIGNING_KEY;--cd_signing_key")
+  foreach(pair "PAA_CERT;--paa_cert" "PAA_KEY;--paa_key" "CD_SIGNING_CERT;--cd_signing_cert" "CD_SIGNING_KEY;--cd_signing_key"
+               "CD_FILE;--cd")
     list(GET pair 0 sym)
     list(GET pair 1 opt)
     if(CONFIG_MATTER_FACTORY_DATA_${sym})
@@ -238,7 +252,7 @@ function(matter_factory_data_generate)
   if(NOT merge)
     return()
   endif()
-  if(use_pm)
+  if(use_pm AND NOT telink)
     set_property(GLOBAL PROPERTY factory_data_PM_HEX_FILE "${prefix}.hex")
     set_property(GLOBAL PROPERTY factory_data_PM_TARGET matter_factory_data)
     return()
@@ -255,15 +269,38 @@ function(matter_factory_data_generate)
   endif()
   get_filename_component(MFD_FIRMWARE_HEX "${MFD_FIRMWARE_HEX}" ABSOLUTE)
   set(merged "${MFD_OUTPUT_DIR}/matter_factory_data_merged.hex")
+  if(telink)
+    # Telink: the partition address is flash-relative (as Telink's own factory_data.hex); the firmware's HEX
+    # is at CONFIG_FLASH_BASE_ADDRESS. west flash (spi_burn) writes a .bin from the start of flash.
+    set(base 0)
+    if(CONFIG_FLASH_BASE_ADDRESS)
+      set(base "${CONFIG_FLASH_BASE_ADDRESS}")
+    endif()
+    math(EXPR at "${base} + ${offset}" OUTPUT_FORMAT HEXADECIMAL)
+    set(merged_bin "${MFD_OUTPUT_DIR}/matter_factory_data_merged.bin")
+    set(merge_inputs "${MFD_FIRMWARE_HEX}" "${prefix}.bin@${at}")
+    set(merge_outputs "${merged}" "${merged_bin}")
+    set(merge_extra --bin "${merged_bin}")
+  else()
+    set(merge_inputs "${MFD_FIRMWARE_HEX}" "${prefix}.hex")
+    set(merge_outputs "${merged}")
+    set(merge_extra)
+  endif()
   add_custom_command(
-    OUTPUT "${merged}"
-    COMMAND ${py} "${MATTER_FACTORY_DATA_SCRIPTS}/merge_hex.py" --overwrite -o "${merged}" "${MFD_FIRMWARE_HEX}" "${prefix}.hex"
-    DEPENDS "${MFD_FIRMWARE_HEX}" "${prefix}.hex" matter_factory_data ${MFD_FIRMWARE_TARGET}
+    OUTPUT ${merge_outputs}
+    COMMAND ${py} "${MATTER_FACTORY_DATA_SCRIPTS}/merge_hex.py" --overwrite -o "${merged}" ${merge_extra} ${merge_inputs}
+    DEPENDS "${MFD_FIRMWARE_HEX}" "${prefix}.hex" "${prefix}.bin" matter_factory_data ${MFD_FIRMWARE_TARGET}
     COMMENT "Merging the firmware and Matter factory data into ${merged}"
     VERBATIM)
-  add_custom_target(matter_factory_data_merged ALL DEPENDS "${merged}")
+  add_custom_target(matter_factory_data_merged ALL DEPENDS ${merge_outputs})
   if(TARGET runners_yaml_props_target)
     set_property(TARGET runners_yaml_props_target PROPERTY hex_file "${merged}")
+    if(telink)
+      set_property(TARGET runners_yaml_props_target PROPERTY bin_file "${merged_bin}")
+    endif()
+  endif()
+  if(telink)
+    set(MATTER_FACTORY_DATA_MERGED_BIN "${merged_bin}" PARENT_SCOPE)
   endif()
   set(MATTER_FACTORY_DATA_MERGED_HEX "${merged}" PARENT_SCOPE)
 endfunction()

@@ -62,6 +62,8 @@ class NrfRequest(NamedTuple):
     strict: bool = False  # treat certificate profile deviations as errors
     offset: int | None = None  # partition address; with --size also writes PREFIX.hex and PREFIX.bin
     size: int | None = None  # partition size in bytes (the image must fit, terminator byte included)
+    format: str = "nrfconnect"  # partition layout of .hex/.bin: nrfconnect, or telink (Telink's key order, the CD)
+    cd: str | None = None  # Certification Declaration (DER) the telink layout stores as cert_dclrn
 
 
 class NxpRequest(NamedTuple):

@@ -253,3 +253,73 @@ def test_zephyr_module_yml_fits_zephyrs_schema():
     for key in ("cmake", "sysbuild-cmake"):
         assert os.path.isfile(os.path.join(ROOT, meta["build"][key], "CMakeLists.txt"))
     assert os.path.isfile(os.path.join(ROOT, meta["build"]["kconfig"]))
+
+
+# ---------------------------------------------------------------- Telink (Kconfig choice, devicetree)
+
+TELINK_CD = os.path.join(FIXTURES, "matter-credentials", "test-cd", "Test-CD-FFF1-8000.der")
+
+
+def telink_config(path, **values) -> str:
+    return dotconfig(path, CONFIG_MATTER_FACTORY_DATA_FORMAT_TELINK="y",
+                     CONFIG_MATTER_FACTORY_DATA_FORMAT_NRFCONNECT="n", CONFIG_FLASH_BASE_ADDRESS="0x20000000",
+                     CONFIG_MATTER_FACTORY_DATA_CD_FILE=f'"{TELINK_CD}"', **values)
+
+
+def telink_configure(tmp_path, cfg, label="factory_partition", check=True):
+    return configure(tmp_path, cfg, MODE="dts", DT_LABEL=label, DT_ADDR="0xff000", DT_SIZE="0x1000",
+                     FW_BASE="0x20000000", check=check)
+
+
+def test_telink_build_reads_the_devicetree_and_merges_for_west_flash(tmp_path):
+    from matter_factory_data import formats
+    from matter_factory_data.formats import nrfconnect, telink
+
+    cfg = telink_config(tmp_path / ".config")
+    build, _ = telink_configure(tmp_path, cfg)
+    build_(build)
+    z = build / "zephyr"
+    image = (z / "factory_data.bin").read_bytes()
+    assert formats.detect(image) == "telink"
+    values = telink.read(image)
+    assert values["cert_dclrn"] == open(TELINK_CD, "rb").read() and values["sn"] == b"SN 0001"
+    assert values["rd_uid"] == b"91a9c12a7c80700a31ddcfa7fce63e44"  # CONFIG_CHIP_DEVICE_ROTATING_DEVICE_UID, as text
+    assert (z / "factory_data.hex").read_bytes() == nrfconnect.to_intel_hex(image, 0xFF000)  # flash-relative
+    ih = merged(build)
+    assert ih.segments() == [(0x20000000, 0x20000400), (0x200FF000, 0x200FF000 + len(image))]
+    flat = (z / "matter_factory_data_merged.bin").read_bytes()
+    assert flat[:1024] == bytes(i % 256 for i in range(1024)) and set(flat[1024:0xFF000]) == {0xFF}
+    assert flat[0xFF000:] == image
+    assert (build / "runner_bin.txt").read_text().strip() == str(z / "matter_factory_data_merged.bin")
+    assert (build / "runner_hex.txt").read_text().strip() == str(z / "matter_factory_data_merged.hex")
+    # the command line with the same configuration writes the same bytes
+    from .conftest import tool
+
+    out = tmp_path / "cli"
+    out.mkdir()
+    r = tool("json", "--from_config", cfg, "-o", str(out / "factory_data"), "--offset", "0xff000", "--size", "0x1000")
+    assert r.returncode == 0, r.stderr
+    assert (out / "factory_data.hex").read_bytes() == (z / "factory_data.hex").read_bytes()
+    # reproducible: a second build directory makes the same bytes; a second build is a no-op
+    build2, _ = telink_configure(tmp_path / "again", cfg)
+    build_(build2)
+    for name in ("factory_data.bin", "matter_factory_data_merged.bin"):
+        assert (build2 / "zephyr" / name).read_bytes() == (z / name).read_bytes(), name
+    assert "no work to do" in build_(build, dry=True).stdout
+    # a changed value regenerates and re-merges
+    time.sleep(1.1)
+    telink_config(tmp_path / ".config", CONFIG_CHIP_DEVICE_DISCRIMINATOR="0x123")
+    r = build_(build)
+    assert "Generating Matter factory data" in r.stdout and "Merging" in r.stdout
+    assert telink.read((z / "factory_data.bin").read_bytes())["discriminator"] == 0x123
+    assert (z / "matter_factory_data_merged.bin").read_bytes()[0xFF000:] == (z / "factory_data.bin").read_bytes()
+
+
+def test_telink_build_needs_the_factory_partition_label_and_refuses_the_sdks_generation(tmp_path):
+    cfg = telink_config(tmp_path / ".config")
+    _, r = telink_configure(tmp_path / "a", cfg, label="factory_data_partition", check=False)
+    assert r.returncode != 0 and "no devicetree node label 'factory_partition'" in " ".join(r.stderr.split())
+    cfg = telink_config(tmp_path / "b.config", CONFIG_CHIP_FACTORY_DATA_BUILD="y")
+    _, r = telink_configure(tmp_path / "b", cfg, check=False)
+    assert r.returncode != 0 and "CONFIG_CHIP_FACTORY_DATA_BUILD=y and CONFIG_MATTER_FACTORY_DATA=y" in \
+        " ".join(r.stderr.split())

@@ -85,6 +85,19 @@ def test_prj_conf_to_generator_arguments(tmp_path):
     NrfRequest(output="fd", **values)  # every value is a field of the request the json command builds
 
 
+def test_telink_choice_in_a_prj_conf(tmp_path):
+    """A Telink prj.conf: the format choice, Telink's vendor name default, the CD file; the CHIP_DEVICE_* lines
+    Telink's samples already set are read unchanged."""
+    prj = tmp_path / "prj.conf"
+    prj.write_text("CONFIG_MATTER_FACTORY_DATA=y\nCONFIG_MATTER_FACTORY_DATA_FORMAT_TELINK=y\n"
+                   "CONFIG_MATTER_FACTORY_DATA_CD_FILE=\"CD.der\"\nCONFIG_CHIP_DEVICE_PRODUCT_ID=32773\n"
+                   "CONFIG_CHIP_DEVICE_PRODUCT_NAME=\"Telink Lighting\"\n")
+    values = kconfig.request_values(kconfig.read_config([str(prj)]))
+    assert (values["format"], values["cd"], values["vendor_name"], values["product_id"], values["product_name"]) == \
+        ("telink", "CD.der", "Telink Semiconductor", 32773, "Telink Lighting")
+    NrfRequest(output="fd", **values)
+
+
 @pytest.mark.parametrize("line,fragment", [
     ("CONFIG_CHIP_DEVICE_PRODUCT_ID=0x8006", "CONFIG_CHIP_DEVICE_PRODUCT_ID"),
     ("CONFIG_CHIP_DEVICE_VENDOR_ID=70000", "CONFIG_CHIP_DEVICE_VENDOR_ID"),

@@ -82,6 +82,20 @@ def test_offline_workspace_runs_the_command(tmp_path):
     assert "20202021" in r.stdout
     r = run([exe, "factory-data", "inspect", str(tmp_path / "missing.hex")], cwd=str(ws), env=env, check=False)
     assert r.returncode == 1 and "cannot read" in r.stderr
+    # a Telink build: the Kconfig choice picks the layout; the telink drop-in runs too
+    cd = os.path.join(FIXTURES, "matter-credentials", "test-cd", "Test-CD-FFF1-8000.der")
+    dotconfig(build / ".config", CONFIG_MATTER_FACTORY_DATA_FORMAT_TELINK="y",
+              CONFIG_MATTER_FACTORY_DATA_CD_FILE=f'"{cd}"')
+    r = run([exe, "factory-data", "json", "--offset", "0xff000", "--size", "0x1000", "--overwrite"], cwd=str(ws),
+            env=env)
+    r = run([exe, "factory-data", "inspect"], cwd=str(ws), env=env)
+    assert ": telink factory data (" in r.stdout and "result: OK" in r.stdout
+    att = os.path.join(FIXTURES, "matter-credentials", "test-attestation")
+    r = run([exe, "factory-data", "telink", "-v", "0xFFF1", "-p", "0x8000", "-cd", cd, "--offset", "0xff000",
+             "--size", "0x1000", "--pai", "-c", os.path.join(att, "Chip-Test-PAI-FFF1-8000-Cert.pem"), "-k",
+             os.path.join(att, "Chip-Test-PAI-FFF1-8000-Key.pem"), "-n", "2", "--output", str(tmp_path / "tl")],
+            cwd=str(ws), env=env)
+    assert len((tmp_path / "tl" / "device_sn.csv").read_text().splitlines()) == 3
 
 
 def test_in_process_with_a_configuration(tmp_path, monkeypatch):

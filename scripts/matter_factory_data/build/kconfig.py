@@ -202,6 +202,10 @@ def request_values(cfg: dict[str, str], sdk_root: str | None = None, warn=lambda
         values["generate_onboarding"] = True
     if g("CHIP_DEVICE_ENABLE_KEY"):
         values["enable_key"] = _hex(cfg, "CHIP_DEVICE_ENABLE_KEY")
+    if _on(cfg, "CONFIG_MATTER_FACTORY_DATA_FORMAT_TELINK"):
+        values["format"] = "telink"
+        if g("MATTER_FACTORY_DATA_CD_FILE"):
+            values["cd"] = g("MATTER_FACTORY_DATA_CD_FILE")
     return values
 
 

@@ -19,7 +19,7 @@ from ..crypto import attestation, keys, spake2p
 from ..documents import loads
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import WriteSet, read_bytes
-from ..formats import nrfconnect
+from ..formats import nrfconnect, telink
 from ..model import LEGACY_PRODUCT_COLORS, PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData
 from ..requests import NrfRequest
 
@@ -187,7 +187,7 @@ def generate(req: NrfRequest, report) -> WriteSet:
 
     if req.chip_cert_path:
         report.debug("--chip_cert_path is accepted for compatibility; certificates are made in-process")
-    dac_cert, dac_key_obj, pai_cert, paa_der = _credentials(req, report, prefix, writes)
+    dac_cert, dac_key_obj, pai_cert, paa_der, cd_der = _credentials(req, report, prefix, writes)
     dac_key_raw = dac_key_obj.to_bytes(32, "big")
 
     fd = build_model(req, report, dac_key_raw, dac_cert, pai_cert)
@@ -203,7 +203,7 @@ def generate(req: NrfRequest, report) -> WriteSet:
     if schema_text is not None:
         validate_with_schema(doc, schema_text, req.schema, report)
     writes.add(prefix + ".json", json_text.encode("ascii"), secret=True)
-    _add_images(req, fd, doc, prefix, writes)
+    _add_images(req, fd, doc, prefix, writes, _telink_cd(req, cd_der, fd, report))
     writes.commit(make_dirs=True)
     for path in writes.paths():
         report.debug(f"wrote {path}")
@@ -227,7 +227,7 @@ def _check_options(req: NrfRequest) -> None:
 def _credentials(req: NrfRequest, report, prefix: str, writes: WriteSet) -> tuple:
     """(DAC DER, DAC key scalar, PAI DER, PAA DER or None): generated (--gen_certs, adding their files to
     ``writes``) or read from the given files."""
-    paa_der = None
+    paa_der = cd_der = None
     if req.gen_certs or req.gen_cd:
         # issuing needs cryptography's X.509 stack (60 ms to import): only this path loads it
         from ..provisioning import generated_credentials
@@ -237,6 +237,7 @@ def _credentials(req: NrfRequest, report, prefix: str, writes: WriteSet) -> tupl
             writes.add(path, data, secret)
         dac_cert, dac_key_obj, pai_cert = creds.dac_cert, creds.dac_key, creds.pai_cert
         paa_der = creds.paa_cert if req.gen_certs else None
+        cd_der = getattr(creds, "cd", None)
         if not req.gen_certs:
             dac_cert = pai_cert = None
     else:
@@ -251,15 +252,35 @@ def _credentials(req: NrfRequest, report, prefix: str, writes: WriteSet) -> tupl
         dac_key_obj = keys.load_dac_scalar(req.dac_key, "--dac_key", req.dac_key_password)
     if not isinstance(dac_key_obj, int):
         dac_key_obj = dac_key_obj.private_numbers().private_value
-    return dac_cert, dac_key_obj, pai_cert, paa_der
+    return dac_cert, dac_key_obj, pai_cert, paa_der, cd_der
 
 
-def _add_images(req: NrfRequest, fd: FactoryData, doc: dict, prefix: str, writes: WriteSet) -> None:
+def _telink_cd(req: NrfRequest, generated: bytes | None, fd: FactoryData, report) -> bytes | None:
+    """The CD a telink partition stores: --cd, else the one --gen_cd made (checked against the device)."""
+    if req.cd and req.format != "telink":
+        raise InvalidInput("--cd", "only the telink layout stores a CD (give --format telink)")
+    if not req.cd:
+        return generated
+    from ..crypto import cd  # the CMS reader; only a telink partition with --cd needs it
+
+    data = read_bytes(req.cd, "--cd")
+    content = cd.parse(data, "--cd").content
+    if content.vendor_id != fd.vendor_id or fd.product_id not in content.product_ids:
+        report.warn(f"--cd: the CD is for vendor 0x{content.vendor_id:04X}, not 0x{fd.vendor_id:04X}/"
+                    f"0x{fd.product_id:04X}: commissioners will reject this device's attestation")
+    return data
+
+
+def _add_images(req: NrfRequest, fd: FactoryData, doc: dict, prefix: str, writes: WriteSet,
+                cd_der: bytes | None) -> None:
     """The partition (HEX and BIN) with --offset/--size, the onboarding codes and QR image when asked."""
     if req.offset is not None:
-        cbor = nrfconnect.encode_cbor(doc, user_hex_as_bytes=req.user_hex_as_bytes)
-        nrfconnect.check_size(cbor, req.size)
-        image = nrfconnect.image_bytes(cbor)
+        if req.format == "telink":
+            image = telink.encode(fd, {"cd": cd_der, "size": req.size})
+        else:
+            cbor = nrfconnect.encode_cbor(doc, user_hex_as_bytes=req.user_hex_as_bytes)
+            nrfconnect.check_size(cbor, req.size)
+            image = nrfconnect.image_bytes(cbor)
         writes.add(prefix + ".hex", nrfconnect.to_intel_hex(image, req.offset), secret=True)
         writes.add(prefix + ".bin", image, secret=True)
 
