@@ -1,7 +1,7 @@
 """End-to-end harness: a factory data set, as it would be flashed, commissioned by a real Matter stack.
 
 The flashed image is decoded by our own ``inspect`` (so the bytes a device would read are what is tested),
-the CD comes from the image (NXP, ESP32) or from ``CD.der`` beside it (the nRF Connect partition does not
+the CD comes from the image (NXP, ESP32, Telink) or from ``CD.der`` beside it (the nRF Connect partition does not
 carry one), and ``commission.mjs`` brings up a matter.js device provisioned only from those values — DAC,
 DAC key, PAI, CD and the SPAKE2+ verifier/salt/iterations in place of a passcode — and commissions it
 with the matter.js controller (strict attestation policy, offline trust store with our PAA and CD signer).
@@ -28,6 +28,8 @@ FIELDS = {
             "vendor_id", "product_id", "discriminator"),
     "esp32": ("verifier", "salt", "iteration-count", "dac-cert", "dac-key", "pai-cert", "cert-dclrn",
               "vendor-id", "product-id", "discriminator"),
+    "telink": ("spake2_verifier", "spake2_salt", "spake2_it", "dac_cert", "dac_key", "pai_cert", "cert_dclrn",
+               "vendor_id", "product_id", "discriminator"),
 }
 
 

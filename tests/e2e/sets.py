@@ -40,7 +40,8 @@ def run_batch(demo, out, fmt, count, cd=None):
     return batch_dir, [dict(zip(header, row)) for row in rows]
 
 
-IMAGE = {"nrfconnect": "factory_data.hex", "nxp": "factory_data.bin", "esp32": "partition.bin"}
+IMAGE = {"nrfconnect": "factory_data.hex", "nxp": "factory_data.bin", "esp32": "partition.bin",
+         "telink": "factory_data.hex"}
 
 
 def _cert(der):

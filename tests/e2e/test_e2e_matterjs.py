@@ -44,7 +44,8 @@ def test_single_device_partition_commissions(demo, tmp_path):
     assert_commissioned(result, values)
 
 
-@pytest.mark.parametrize("fmt,count,picked", [("nrfconnect", 10, 3), ("nxp", 2, 1), ("esp32", 2, 1)])
+@pytest.mark.parametrize("fmt,count,picked", [("nrfconnect", 10, 3), ("nxp", 2, 1), ("esp32", 2, 1),
+                                              ("telink", 2, 1)])
 def test_batch_devices_commission(demo, tmp_path, fmt, count, picked):
     batch_dir, rows = run_batch(demo, tmp_path / "batch", fmt, count)
     for row in random.sample(rows, picked):
@@ -54,6 +55,22 @@ def test_batch_devices_commission(demo, tmp_path, fmt, count, picked):
                                              cd_signer=read(demo / "CD_signing_cert.der"),
                                              workdir=str(tmp_path / row["serial"]))
         assert_commissioned(result, values)
+
+
+def test_telink_drop_in_device_commissions(demo, tmp_path):
+    """The telink command (mfg_tool.py's options): a DAC issued by the demo's PAI, the CD in the image."""
+    out = tmp_path / "telink"
+    cli("telink", "-v", "0xFFF1", "-p", "0x8000", "--pai", "-c", str(demo / "PAI_cert.der"), "-k",
+        str(demo / "PAI_key.der"), "-cd", str(demo / "CD.der"), "--offset", "0xFF000", "--size", "0x1000",
+        "--serial-num", "E2E0001", "--vendor-name", "E2E", "--product-name", "E2E Light", "--hw-ver", "1",
+        "--hw-ver-str", "1.0", "--mfg-date", "2024-05-01", "--enable-rotating-device-id", "--output", str(out))
+    device = out / "fff1_8000" / "e2e0001"
+    values = harness.device_values(str(device / "factory_data.hex"))
+    assert values["format"] == "telink"
+    passcode = int((device / "onb_codes.csv").read_text().splitlines()[1].split(",")[3])
+    result = harness.commission_matterjs(values, passcode=passcode, paa=read(demo / "PAA_cert.der"),
+                                         cd_signer=read(demo / "CD_signing_cert.der"), workdir=str(tmp_path / "run"))
+    assert_commissioned(result, values)
 
 
 # ---------------------------------------------------------------- negative matrix
