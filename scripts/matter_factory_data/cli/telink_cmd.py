@@ -8,7 +8,7 @@ import time
 from ..production.telink_tool import run
 from ..requests import TelinkRequest
 from .common import ArgumentParser, Reporter, any_int, base64_bytes, request_from
-from .esp32_cmd import log
+from .esp32_cmd import log, report_error  # noqa: F401 (errors as mfg_tool.py prints them: the same log format)
 
 DESCRIPTION = """\
 Telink factory data (TLSR9518/9528, TL7218, TL3218, TLSR9118 on Zephyr): the CBOR partition as
@@ -41,13 +41,6 @@ examples:
 """
 
 INTERRUPTED = "interrupted; the devices finished so far are kept: run the same command again to finish the run"
-
-
-def report_error(message: str, code: int) -> int:
-    """Errors as mfg_tool.py prints them (``[  ERROR] - ...``, one line); the exit status stays the
-    project's (2 invalid input, 1 a failed operation)."""
-    log("ERROR", message)
-    return code
 
 
 def build_parser(prog: str) -> ArgumentParser:

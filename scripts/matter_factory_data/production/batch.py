@@ -42,7 +42,8 @@ from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData, check_date, c
 
 from ..requests import BatchRequest
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
-from .engine import (Progress, worker, working, RunLock, complete_lines, csv_text, job_count, produce, read_state, remove_tree,
+from .engine import (Progress, worker, working, RunLock, complete_lines, csv_text, fresh_staging, job_count, produce,
+                     read_state, remove_tree,
                      sync_filesystem, write_new, write_state)
 
 MANIFEST_HEADER = ("serial,vendor_id,product_id,discriminator,passcode,manual_code,qr_code,spake2_it,spake2_salt,"
@@ -780,10 +781,7 @@ def _run_locked(spec: Spec, req: BatchRequest, report, ctx: BatchContext, rows, 
         os.fsync(fd)
         os.close(fd)
     done = _recover_manifest(manifest_path)
-    staging = os.path.join(batch_dir, STAGING)
-    if os.path.isdir(staging):
-        remove_tree(staging)
-    os.mkdir(staging, 0o700)
+    staging = fresh_staging(os.path.join(batch_dir, STAGING))
     # devices written but not yet recorded are made again, identically (one directory listing, not a probe
     # per device: a fresh batch has nothing to remove)
     present = {name for name in os.listdir(batch_dir) if not name.startswith(".") and name not in (MANIFEST, "CD.der")}

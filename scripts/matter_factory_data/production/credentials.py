@@ -9,7 +9,7 @@ import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..crypto import attestation, issuing, keys
+from ..crypto import attestation, dac_template, issuing, keys
 from ..errors import InvalidInput
 from .derive import P256_ORDER
 
@@ -100,3 +100,11 @@ def check_signing_window(pai_der: bytes, valid_from: datetime.datetime, lifetime
         raise refused(f"PAI Certificate validity period is outside the specified parameters: the DACs would be "
                       f"valid {valid_from:%Y-%m-%d} to {not_after:%Y-%m-%d}, the PAI "
                       f"{pai.not_before:%Y-%m-%d} to {pai.not_after:%Y-%m-%d} (change {options})")
+
+
+def dac_issuer(ca_scalar: int, pai_der: bytes, vid: int, pid: int, cn: str, valid_from: datetime.datetime,
+               lifetime_days: int | None) -> dac_template.DacTemplate:
+    """What a worker issues its DACs with (made once per process): the PAI's key and a DAC template."""
+    key = ec.derive_private_key(ca_scalar, ec.SECP256R1())
+    not_before, not_after = attestation.validity(valid_from, lifetime_days)
+    return dac_template.DacTemplate(pai_der, key, vid, pid, cn, not_before, not_after)

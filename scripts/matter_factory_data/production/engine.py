@@ -562,6 +562,14 @@ def write_new(directory: str, name: str, data: bytes, secret: bool) -> None:
         os.close(fd)
 
 
+def fresh_staging(path: str) -> str:
+    """A run's private staging directory, emptied of what an interrupted run left there (0700)."""
+    if os.path.isdir(path):
+        remove_tree(path)
+    os.mkdir(path, 0o700)
+    return path
+
+
 def remove_tree(path: str, ignore_errors: bool = False) -> None:
     """``shutil.rmtree`` for the small trees a run leaves (shutil's import pulls in bz2 and lzma)."""
     try:

@@ -26,7 +26,6 @@ import uuid
 import zlib
 from typing import NamedTuple
 
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..codes import onboarding
 from ..codes.qrimage import qr_png
@@ -39,7 +38,8 @@ from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, check_date, check_field
 from ..requests import Esp32Request
 from . import credentials
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
-from .engine import (Progress, worker, working, RunLock, complete_lines, csv_text, job_count, produce, read_state, sync_filesystem,
+from .engine import (Progress, worker, working, RunLock, complete_lines, csv_text, fresh_staging, job_count, produce,
+                     read_state, sync_filesystem,
                      write_new)
 
 FILE_KEYS = ("dac-cert", "dac-key", "dac-pub-key", "pai-cert", "cert-dclrn")
@@ -276,10 +276,7 @@ def _run_checked(req: Esp32Request, report, ctx, state, fresh, keyed, count, out
         fd = os.open(journal_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
     done = complete_lines(journal_path)
-    device_staging = os.path.join(out_root, DEVICE_STAGING)
-    if os.path.isdir(device_staging):
-        shutil.rmtree(device_staging)
-    os.mkdir(device_staging, 0o700)
+    device_staging = fresh_staging(os.path.join(out_root, DEVICE_STAGING))
     if not fresh:  # devices written but not yet recorded are made again, identically
         present = set(os.listdir(out_root))
         for i in range(done, count):
@@ -512,10 +509,8 @@ class _Worker:
         self.keyed = Keyed(ctx.key)
         self.template = None
         if ctx.mode is not None and ctx.fixed_dac is None:
-            key = ec.derive_private_key(ctx.ca_scalar, ec.SECP256R1())
-            not_before, not_after = attestation.validity(ctx.valid_from, ctx.req.lifetime + 1)
-            self.template = dac_template.DacTemplate(ctx.pai_der, key, ctx.req.vendor_id, ctx.req.product_id, "-",
-                                                     not_before, not_after)
+            self.template = credentials.dac_issuer(ctx.ca_scalar, ctx.pai_der, ctx.req.vendor_id, ctx.req.product_id,
+                                                   "-", ctx.valid_from, ctx.req.lifetime + 1)
 
 
 

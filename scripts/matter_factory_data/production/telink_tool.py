@@ -24,7 +24,6 @@ import secrets
 import tempfile
 from typing import NamedTuple
 
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..codes import onboarding
 from ..codes.qrimage import qr_png
@@ -36,7 +35,7 @@ from ..model import FactoryData, check_date, check_field
 from ..requests import TelinkRequest
 from . import credentials
 from .derive import P256_ORDER, PASSCODE_DOMAIN, Keyed, passcode_from_rank
-from .engine import (Progress, RunLock, complete_lines, job_count, produce, read_state, remove_tree,
+from .engine import (Progress, RunLock, complete_lines, fresh_staging, job_count, produce, read_state, remove_tree,
                      sync_filesystem, worker, working, write_new, write_state)
 
 STATE = ".matter-factory-data-telink.json"
@@ -124,10 +123,7 @@ def _run_locked(req, report, ctx: RunContext, state: dict, fresh: bool, keyed, s
         fd = os.open(journal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
     done = complete_lines(journal_path)
-    staging = os.path.join(out, STAGING)
-    if os.path.isdir(staging):
-        remove_tree(staging)
-    os.mkdir(staging, 0o700)
+    staging = fresh_staging(os.path.join(out, STAGING))
     for i in range(done, req.count):  # devices written but not yet recorded are made again, identically
         final = _device_dir(ctx, _serial(ctx, keyed, i))
         if not req.in_tree and os.path.isdir(final):
@@ -290,10 +286,8 @@ class _Worker:
         self.keyed = Keyed(ctx.key)
         self.template = None
         if ctx.mode is not None and ctx.fixed_dac is None:
-            key = ec.derive_private_key(ctx.ca_scalar, ec.SECP256R1())
-            not_before, not_after = attestation.validity(ctx.valid_from, ctx.req.lifetime)
-            self.template = dac_template.DacTemplate(ctx.pai_der, key, ctx.req.vendor_id, ctx.req.product_id,
-                                                     f"{ctx.req.cn_prefix} DAC", not_before, not_after)
+            self.template = credentials.dac_issuer(ctx.ca_scalar, ctx.pai_der, ctx.req.vendor_id, ctx.req.product_id,
+                                                   f"{ctx.req.cn_prefix} DAC", ctx.valid_from, ctx.req.lifetime)
 
 
 def _run_chunk(indices: list[int]) -> list[str]:
