@@ -14,7 +14,7 @@ from .crypto.der import ec_private_scalar
 from .crypto.spake2p import P256_ORDER
 from .errors import FactoryDataError, InvalidInput
 from .fileio import read_bytes
-from .formats import esp32, esp_secure_cert, nrfconnect, nxp, telink
+from .formats import bouffalolab, esp32, esp_secure_cert, nrfconnect, nxp, telink, ti
 from .model import FactoryData
 
 
@@ -137,11 +137,17 @@ def inspect_file(path: str, offset: int | None = None, fmt: str | None = None, a
         return inspect_esp32(image, path, keys_partition)
     if fmt == "nxp":
         return inspect_nxp(image, path, _aes_key(aes_key))
+    if fmt == "bouffalolab":
+        return inspect_bouffalolab(image, path, _aes_key(aes_key))
     kind = detect_kind(path, data)
-    if fmt in (None, "telink") and kind == "hex":
+    if fmt in (None, "telink", "ti") and kind == "hex":
         hex_offset, hex_image = image_from_hex(data, offset, path)
+        if fmt == "ti" or (fmt is None and ti.looks_like(hex_image)):
+            return inspect_ti(hex_image, path, "hex", hex_offset)
         if fmt == "telink" or telink.looks_like(hex_image):
             return inspect_telink(hex_image, path, "hex", hex_offset)
+    if fmt == "ti":
+        return inspect_ti(image, path, kind, offset)
     if fmt == "telink":
         return inspect_telink(image, path, kind, offset)
     return inspect_bytes(data, path, offset)  # nrfconnect: JSON, CBOR, BIN or a merged HEX
@@ -173,6 +179,82 @@ def inspect_telink(image: bytes, path: str, kind: str, offset: int | None) -> In
         ins.errors.append(str(e))
     ins.notes.append("layout: Telink (vendor_id first, rd_uid and enable_key as hex text, cert_dclrn); an nRF "
                      "Connect parser reads this image too (give --format nrfconnect to check it that way)")
+    return ins
+
+
+def _chain_and_cd(fd: FactoryData, ins: Inspection, cd_der: bytes | None, where: str) -> None:
+    """The DAC chain (when the image has one) and the CD against the device's IDs."""
+    if fd.dac_cert and fd.pai_cert:
+        _check_credentials(fd, ins)
+    if cd_der:
+        content = cd.parse(cd_der, where).content
+        if content.vendor_id != fd.vendor_id or fd.product_id not in content.product_ids:
+            ins.errors.append(f"{where}: the CD is for vendor 0x{content.vendor_id:04X}, not this device's "
+                              f"0x{fd.vendor_id or 0:04X}/0x{fd.product_id or 0:04X}")
+
+
+def _verifier_check(fd: FactoryData, ins: Inspection, where: str) -> None:
+    if None not in (fd.passcode, fd.spake2_salt, fd.spake2_it, fd.spake2_verifier) and not ins.errors and \
+            not spake2p.verifier_matches(fd.spake2_verifier, fd.passcode, fd.spake2_salt, fd.spake2_it):
+        ins.errors.append(f"{where}: does not match the passcode, salt and iteration count")
+
+
+def inspect_ti(image: bytes, path: str, kind: str, offset: int | None) -> Inspection:
+    """A TI CC13x4/CC26x4 region: the table followed, every value checked with the model's rules."""
+    ins = Inspection(path=path, kind=kind, fmt="ti", offset=offset, image_length=len(image))
+    try:
+        values = ti.read(image, offset if kind == "hex" else None)
+        ins.doc = {k: (v.decode("utf-8", "replace") if k in ti.TEXT else int.from_bytes(v, "little")
+                       if k in ti.INTEGERS else "hex:" + v.hex()) for k, v in values.items()}
+        fd = ti.decode(image, {"base": offset if kind == "hex" else None})
+        ins.model = fd
+        ins.errors += formats.stored_value_problems(ti, {key: getattr(fd, field) for field, key in ti.FIELDS.items()})
+        fd.validate(complete=False, warn=ins.warnings.append)
+        ins.warnings += fd.test_material_warnings()
+        _verifier_check(fd, ins, "spake2_verifier")
+        _chain_and_cd(fd, ins, None, "")
+    except FactoryDataError as e:
+        ins.errors.append(str(e))
+    used = ti.TABLE + sum(len(v) for v in ti.read(image, offset if kind == "hex" else None).values()) \
+        if not ins.errors else len(image)
+    ins.notes.append(f"layout: TI CC13x4/CC26x4 table of 17 entries, {used} of {ti.REGION} bytes used; the CD is "
+                     f"built into the firmware, not stored here")
+    return ins
+
+
+def inspect_bouffalolab(image: bytes, path: str, key: bytes | None) -> Inspection:
+    """A Bouffalo Lab MFD: both CRCs, the secured block (with the AES key), what ``mfd_init`` requires, the
+    date as the device reads it, the chain and the CD."""
+    ins = Inspection(path=path, kind="bin", fmt="bouffalolab", image_length=len(image))
+    if key is not None and len(key) != 16:
+        raise InvalidInput("--aes128_key", f"must be 16 bytes for a Bouffalo Lab MFD, got {len(key)}")
+    try:
+        values = bouffalolab.read(image, key)
+    except FactoryDataError as e:
+        ins.errors.append(str(e))
+        return ins
+    secured = values.pop("_secured_len", None)
+    ins.doc = {k: (v.decode("utf-8", "replace") if k in bouffalolab.TEXT else int.from_bytes(v, "little")
+                   if k in bouffalolab.INTEGERS and v else "hex:" + v.hex()) for k, v in values.items() if v}
+    if secured is not None:
+        ins.notes.append(f"secured block: {secured} encrypted bytes (the DAC key); give --aes128_key to check it")
+    missing = [n for n in bouffalolab.REQUIRED if not values.get(n) and not (n == "dac_key" and secured)]
+    if missing:
+        ins.errors.append(f"{', '.join(missing)}: empty or missing; the device's mfd_init refuses the MFD")
+    date = values.get("manufactoring_date")
+    if date and len(date) != 4:
+        ins.errors.append(f"manufactoring_date: {len(date)} bytes ({date[:16]!r}); the device reads 4 bytes "
+                          f"[year high, year low, month, day] and gets garbage (write it with --date_encoding binary)")
+    try:
+        fd = bouffalolab.decode(image, {"aes_key": key})
+        ins.model = fd
+        fd.validate(complete=False, warn=ins.warnings.append)
+        ins.warnings += fd.test_material_warnings()
+        _verifier_check(fd, ins, "spake2p_verifier")
+        _chain_and_cd(fd, ins, values.get("cd"), "cd")
+    except FactoryDataError as e:
+        ins.errors.append(str(e))
+    ins.notes.append(f"layout: Bouffalo Lab MFD, {len(image)} of {bouffalolab.PARTITION} bytes")
     return ins
 
 

@@ -286,3 +286,50 @@ class TelinkRequest(NamedTuple):
     salt: bytes | None = None  # fixed SPAKE2+ salt, Base64, 16..32 bytes (default: 32 random bytes per device)
     jobs: int | None = None  # worker processes (default: every core)
     quiet: bool = False  # no progress output
+
+
+class TiRequest(NamedTuple):
+    """The ``ti`` drop-in (TI's ``create_factory_data.py``): one factory data HEX from its JSON."""
+
+    factory_data_json_file: str  # factory data JSON (an "elements" array of 17 {"<key>": value, "len": n})
+    factory_data_hex_file: str  # output Intel HEX
+    device_family: str = "cc13x4_26x4"  # cc13x4_26x4 (region at 0xFE800) or cc13x2_26x2 (0xAC000)
+    factory_data_schema: str | None = None  # JSON Schema the JSON must also satisfy (the SDK's factory_data.schema)
+
+
+class BouffaloRequest(NamedTuple):
+    """The ``bouffalolab`` drop-in (Bouffalo Lab's ``generate_factory_data.py``, its input bugs fixed): one
+    MFD image with its onboarding codes in ``output``."""
+
+    output: str  # output directory
+    dac_cert: str | None = None  # DAC certificate (PEM or DER)
+    dac_key: str | None = None  # DAC private key (PEM or DER)
+    dac_pid: int | None = None  # product ID the DAC must carry (hex)
+    passcode: int | None = None  # setup passcode (default: random)
+    pai_cert: str | None = None  # PAI certificate
+    cd: str | None = None  # Certification Declaration (default: one generated into the output directory)
+    sn: str = "Test SN"  # serial number
+    discriminator: int | None = None  # discriminator 0..4095 (default: random)
+    unique_id: bytes | None = None  # rotating device ID unique ID, Base64 of 16 bytes (default: random)
+    spake2p_it: int | None = None  # SPAKE2+ iterations 1000..100000 (default: random, as the reference)
+    spake2p_salt: bytes | None = None  # SPAKE2+ salt, Base64 of 16..32 bytes (default: random)
+    vendor_id: int = 0x130D  # vendor ID (hex)
+    vendor_name: str = "Bouffalo Lab"  # vendor name
+    product_id: int = 0x1001  # product ID (hex)
+    product_name: str = "Test Product"  # product name
+    product_part_no: str | None = None  # part number
+    product_url: str | None = None  # product URL
+    product_label: str | None = None  # product label
+    manufactoring_date: str | None = None  # manufacturing date YYYY-MM-DD
+    hardware_version: int | None = None  # hardware version
+    hardware_version_string: str | None = None  # hardware version string
+    rendezvous: int = 6  # rendezvous bitmask of the QR code (default 6: BLE and on-network)
+    key: bytes | None = None  # AES-128 key (hex): encrypt dac_key into the secured block
+    iv: bytes | None = None  # AES IV (hex, 16 bytes; default as the reference: 12 random bytes + 4 zero bytes)
+    date_encoding: str = "binary"  # manufacturing date as the 4 bytes the device reads, or the reference's string
+    cd_cert: str | None = None  # certificate of the key that signs a generated CD
+    cd_key: str | None = None  # key that signs a generated CD
+    paa_cert: str | None = None  # PAA certificate: the chain is checked against it
+    paa_key: str | None = None  # accepted and unused
+    pai_key: str | None = None  # PAI key: issues a test DAC when none is given
+    chip_cert: str | None = None  # accepted and unused (no chip-cert is needed)

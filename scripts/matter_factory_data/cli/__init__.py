@@ -28,6 +28,8 @@ COMMANDS = {
     "batch": ("batch_cmd", "factory data for many devices: parallel, resumable, with a manifest"),
     "nxp": ("nxp_cmd", "NXP factory data binary (generate.py arguments), plain, AES-ECB or HWParameters"),
     "esp32": ("esp32_cmd", "ESP32 NVS factory partitions with esp-matter-mfg-tool's options and output tree"),
+    "ti": ("ti_cmd", "TI CC13x4/CC26x4 factory data HEX from create_factory_data.py's JSON"),
+    "bouffalolab": ("bouffalolab_cmd", "Bouffalo Lab MFD image (generate_factory_data.py arguments, its bugs fixed)"),
     "telink": ("telink_cmd", "Telink factory data (CBOR in Intel HEX) with mfg_tool.py's options and output tree"),
 }
 

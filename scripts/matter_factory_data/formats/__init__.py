@@ -20,7 +20,7 @@ from types import ModuleType
 from ..errors import InvalidInput
 from ..model import FIELD_SPECS, check_field
 
-MODULES = ("nrfconnect", "telink", "nxp", "esp32", "esp_secure_cert")
+MODULES = ("nrfconnect", "telink", "nxp", "esp32", "esp_secure_cert", "ti", "bouffalolab")
 
 
 def get(name: str) -> ModuleType:
