@@ -62,8 +62,8 @@ class NrfRequest(NamedTuple):
     strict: bool = False  # treat certificate profile deviations as errors
     offset: int | None = None  # partition address; with --size also writes PREFIX.hex and PREFIX.bin
     size: int | None = None  # partition size in bytes (the image must fit, terminator byte included)
-    format: str = "nrfconnect"  # partition layout of .hex/.bin: nrfconnect, or telink (Telink's key order, the CD)
-    cd: str | None = None  # Certification Declaration (DER) the telink layout stores as cert_dclrn
+    format: str = "nrfconnect"  # layout of .hex/.bin: nrfconnect, telink, ti or bouffalolab
+    cd: str | None = None  # Certification Declaration (DER) the telink and bouffalolab layouts store
 
 
 class NxpRequest(NamedTuple):
@@ -208,8 +208,8 @@ class BatchRequest(NamedTuple):
     cd: str | None = None  # Certification Declaration: checked against VID/PID and copied to the batch
     valid_from: str | None = None  # DAC notBefore, "YYYY-MM-DD [HH:MM:SS]" UTC (default: the manufacturing date)
     lifetime: int | None = None  # DAC validity in days (default: until the PAI expires)
-    format: str = "nrfconnect"  # image format: nrfconnect, nxp, esp32 or telink
-    offset: int = 0xFB000  # partition address for .hex
+    format: str = "nrfconnect"  # image format: nrfconnect, nxp, esp32, telink, ti or bouffalolab
+    offset: int | None = None  # partition address for .hex (default: nrfconnect 0xFB000, telink 0xFF000, ti 0xFE800)
     size: int = 0x1000  # partition size
     no_png: bool = False  # no onboarding.png (faster)
     no_secrets_in_manifest: bool = False  # leave passcode, manual_code and qr_code empty in the manifest

@@ -88,3 +88,37 @@ def test_overlap_fails_the_build(project):
     assert r.returncode != 0
     assert "overlaps" in r.stdout and "at address 0x8" in r.stdout
     assert not (project / "out/bad/gen/factory_data_merged.hex").exists()
+
+
+def test_ti_and_bouffalolab_formats(project, tmp_path):
+    """format = "ti" from TI's JSON (the reference's bytes) and from values; format = "bouffalolab": the MFD.
+    Each is what the command line writes, and a second build does nothing."""
+    from matter_factory_data.formats import bouffalolab, ti
+
+    gn(project, "out/fmt", "chip_with_factory_data=true")
+    ninja(project, "out/fmt")
+    gen = project / "out/fmt/gen"
+    reference = open(os.path.join(FIXTURES, "ti-reference", "factory_data.hex"), "rb").read()
+    assert (gen / "ti_factory_data" / "factory_data.hex").read_bytes() == reference
+    region = (gen / "ti_from_values" / "factory_data.bin").read_bytes()
+    assert ti.looks_like(region) and ti.decode(region).sn == "SN 0001"
+    assert (gen / "ti_from_values" / "factory_data.hex").read_bytes() == ti.to_hex(region, 0xFE800)
+    mfd = (gen / "bl_factory_data" / "factory_data.bin").read_bytes()
+    values = bouffalolab.read(mfd)
+    assert values["manufactoring_date"] == bytes([0x07, 0xE8, 1, 15])  # the 4 bytes the device reads
+    assert values["cd"] == open(os.path.join(FIXTURES, "matter-credentials", "test-cd", "Test-CD-FFF1-8000.der"),
+                                "rb").read()
+    creds = os.path.join(FIXTURES, "matter-credentials", "development-attestation")
+    common = ["--sn", "SN 0001", "--vendor_id", "0xFFF1", "--product_id", "0x8000", "--vendor_name", "Test Vendor",
+              "--product_name", "Test Light", "--date", "2024-01-15", "--hw_ver", "1", "--hw_ver_str", "1.0",
+              "--dac_cert", os.path.join(creds, "Matter-Development-DAC-FFF1-8000-Cert.der"),
+              "--dac_key", os.path.join(creds, "Matter-Development-DAC-FFF1-8000-Key.der"),
+              "--pai_cert", os.path.join(creds, "Matter-Development-PAI-FFF1-noPID-Cert.der"),
+              "--spake2_it", "1000", "--spake2_salt", "U1BBS0UyUCBLZXkgU2FsdA==", "--passcode", "20202021",
+              "--discriminator", "0xF00", "--rd_uid", "91a9c12a7c80700a31ddcfa7fce63e44"]
+    cli = tool("json", *common, "--format", "bouffalolab", "--offset", "0x3fe000", "--size", "0x1000", "--cd",
+               os.path.join(FIXTURES, "matter-credentials", "test-cd", "Test-CD-FFF1-8000.der"),
+               "-o", str(tmp_path / "bl"))
+    assert cli.returncode == 0, cli.stderr
+    assert (tmp_path / "bl.bin").read_bytes() == mfd
+    assert "no work to do" in ninja(project, "out/fmt").stdout

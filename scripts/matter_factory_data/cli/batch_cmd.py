@@ -80,11 +80,11 @@ def build_parser(prog: str) -> ArgumentParser:
     cred.add_argument("--lifetime", type=any_int, help="DAC validity in days (default: until the PAI expires, "
                                                         "or no expiry under a PAI that never does)")
     out = p.add_argument_group("output")
-    out.add_argument("--format", choices=["nrfconnect", "nxp", "esp32", "telink"], default="nrfconnect",
-                     help="image format (default nrfconnect)")
-    out.add_argument("--offset", type=any_int, default=0xFB000,
-                     help="partition address for .hex (default 0xfb000; Telink: the board's factory_partition, "
-                          "e.g. 0xff000)")
+    out.add_argument("--format", choices=["nrfconnect", "nxp", "esp32", "telink", "ti", "bouffalolab"],
+                     default="nrfconnect", help="image format (default nrfconnect)")
+    out.add_argument("--offset", type=any_int,
+                     help="partition address for .hex (default: nrfconnect 0xfb000, telink 0xff000 (the board's "
+                          "factory_partition), ti 0xfe800)")
     out.add_argument("--size", type=any_int, default=0x1000, help="partition size (default 0x1000)")
     out.add_argument("--out", required=True, help="output directory (the batch goes to OUT/<vid>_<pid>)")
     out.add_argument("--no_png", action="store_true", help="no onboarding.png (faster)")

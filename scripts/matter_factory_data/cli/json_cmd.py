@@ -100,11 +100,12 @@ def build_parser(prog: str) -> ArgumentParser:
     o = p.add_argument_group("partition")
     o.add_argument("--offset", type=any_int, help="partition address; with --size also writes PREFIX.hex and PREFIX.bin")
     o.add_argument("--size", type=any_int, help="partition size in bytes (the image must fit, terminator byte included)")
-    o.add_argument("--format", choices=["nrfconnect", "telink"], default="nrfconnect",
-                   help="layout of .hex/.bin: nrfconnect (default) or telink (Telink's key order and encodings, "
-                        "the CD as cert_dclrn); the JSON is the same")
-    o.add_argument("--cd", help="Certification Declaration (DER) to store in a telink partition (--gen_cd's CD is "
-                                "stored without it)")
+    o.add_argument("--format", choices=["nrfconnect", "telink", "ti", "bouffalolab"], default="nrfconnect",
+                   help="layout of .hex/.bin: nrfconnect (default), telink (Telink's key order and encodings, the CD "
+                        "as cert_dclrn), ti (the CC13x4/CC26x4 table at --offset 0xfe800) or bouffalolab (the MFD "
+                        "image, unencrypted); the JSON is the same")
+    o.add_argument("--cd", help="Certification Declaration (DER) to store in a telink or bouffalolab image "
+                                "(--gen_cd's CD is stored without it)")
     return p
 
 

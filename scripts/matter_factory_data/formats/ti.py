@@ -61,7 +61,7 @@ def value_bytes(key: str, value, length: int | None = None) -> bytes:
 def encode(device: FactoryData, options: dict | None = None) -> bytes:
     """The region's bytes from its base (table, then values). Every one of the 17 values is needed: the device
     reads each through its table entry. ``options``: ``device`` (a ``-device`` name, default
-    cc13x4_26x4), ``passcode`` (when the device model holds none)."""
+    cc13x4_26x4) or ``base`` (its address), ``passcode`` (when the device model holds none)."""
     options = options or {}
     values = {key: getattr(device, field) for field, key in FIELDS.items()}
     if values["passcode"] is None:
@@ -69,7 +69,8 @@ def encode(device: FactoryData, options: dict | None = None) -> bytes:
     missing = [key for key, value in values.items() if value is None]
     if missing:
         raise InvalidInput("device", f"the TI layout stores all 17 values; missing: {', '.join(missing)}")
-    return region(base_of(options.get("device")), [(key, value_bytes(key, values[key])) for key in ORDER])
+    base = options.get("base") or base_of(options.get("device"))
+    return region(base, [(key, value_bytes(key, values[key])) for key in ORDER])
 
 
 def base_of(family: str | None) -> int:

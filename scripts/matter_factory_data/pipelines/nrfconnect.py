@@ -19,7 +19,7 @@ from ..crypto import attestation, keys, spake2p
 from ..documents import loads
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import WriteSet, read_bytes
-from ..formats import nrfconnect, telink
+from ..formats import bouffalolab, nrfconnect, telink, ti
 from ..model import LEGACY_PRODUCT_COLORS, PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData
 from ..requests import NrfRequest
 
@@ -203,7 +203,7 @@ def generate(req: NrfRequest, report) -> WriteSet:
     if schema_text is not None:
         validate_with_schema(doc, schema_text, req.schema, report)
     writes.add(prefix + ".json", json_text.encode("ascii"), secret=True)
-    _add_images(req, fd, doc, prefix, writes, _telink_cd(req, cd_der, fd, report))
+    _add_images(req, fd, doc, prefix, writes, _stored_cd(req, cd_der, fd, report))
     writes.commit(make_dirs=True)
     for path in writes.paths():
         report.debug(f"wrote {path}")
@@ -255,10 +255,17 @@ def _credentials(req: NrfRequest, report, prefix: str, writes: WriteSet) -> tupl
     return dac_cert, dac_key_obj, pai_cert, paa_der, cd_der
 
 
-def _telink_cd(req: NrfRequest, generated: bytes | None, fd: FactoryData, report) -> bytes | None:
-    """The CD a telink partition stores: --cd, else the one --gen_cd made (checked against the device)."""
-    if req.cd and req.format != "telink":
-        raise InvalidInput("--cd", "only the telink layout stores a CD (give --format telink)")
+CD_FORMATS = ("telink", "bouffalolab")  # the layouts that store a CD
+
+
+def _stored_cd(req: NrfRequest, generated: bytes | None, fd: FactoryData, report) -> bytes | None:
+    """The CD a telink or bouffalolab image stores: --cd, else the one --gen_cd made (checked against the
+    device)."""
+    if req.cd and req.format not in CD_FORMATS:
+        raise InvalidInput("--cd", f"only the {' and '.join(CD_FORMATS)} layouts store a CD (give --format)")
+    if req.format == "bouffalolab" and req.offset is not None and not (req.cd or generated):
+        raise InvalidInput("--cd", "required with --format bouffalolab (the device refuses an MFD without a CD; or "
+                                   "--gen_cd)")
     if not req.cd:
         return generated
     from ..crypto import cd  # the CMS reader; only a telink partition with --cd needs it
@@ -271,18 +278,35 @@ def _telink_cd(req: NrfRequest, generated: bytes | None, fd: FactoryData, report
     return data
 
 
+def _fits(image: bytes, size: int) -> None:
+    if len(image) > size:
+        raise InvalidInput("--size", f"factory data needs {len(image)} bytes but the partition holds {size}")
+
+
 def _add_images(req: NrfRequest, fd: FactoryData, doc: dict, prefix: str, writes: WriteSet,
                 cd_der: bytes | None) -> None:
     """The partition (HEX and BIN) with --offset/--size, the onboarding codes and QR image when asked."""
     if req.offset is not None:
         if req.format == "telink":
             image = telink.encode(fd, {"cd": cd_der, "size": req.size})
+        elif req.format == "ti":
+            if req.offset not in ti.BASES.values():
+                raise InvalidInput("--offset", f"0x{req.offset:x}: TI devices link their factory data at "
+                                               f"{' or '.join(f'0x{b:X} ({n})' for n, b in ti.BASES.items())}")
+            image = ti.encode(fd, {"passcode": req.passcode, "base": req.offset})
+            _fits(image, req.size)
+            writes.add(prefix + ".hex", ti.to_hex(image, req.offset), secret=True)
+            writes.add(prefix + ".bin", image, secret=True)
+        elif req.format == "bouffalolab":
+            image = bouffalolab.encode(fd, {"passcode": req.passcode, "cd": cd_der})
+            _fits(image, req.size)
         else:
             cbor = nrfconnect.encode_cbor(doc, user_hex_as_bytes=req.user_hex_as_bytes)
             nrfconnect.check_size(cbor, req.size)
             image = nrfconnect.image_bytes(cbor)
-        writes.add(prefix + ".hex", nrfconnect.to_intel_hex(image, req.offset), secret=True)
-        writes.add(prefix + ".bin", image, secret=True)
+        if req.format != "ti":
+            writes.add(prefix + ".hex", nrfconnect.to_intel_hex(image, req.offset), secret=True)
+            writes.add(prefix + ".bin", image, secret=True)
 
     if req.generate_onboarding:
         payload = onboarding.SetupPayload(fd.vendor_id, fd.product_id, fd.discriminator, req.passcode)

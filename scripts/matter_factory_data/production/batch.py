@@ -37,7 +37,7 @@ from ..codes.qrimage import BATCH_MASK, qr_png
 from ..crypto import attestation, cd, dac_template, keys, spake2p
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import read_bytes, write_atomic
-from ..formats import esp32, nrfconnect, nxp, telink
+from ..formats import bouffalolab, esp32, nrfconnect, nxp, telink, ti
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES, FactoryData, check_date, check_field, parse_hex
 
 from ..requests import BatchRequest
@@ -46,6 +46,7 @@ from .engine import (Progress, worker, working, RunLock, complete_lines, csv_tex
                      read_state, remove_tree,
                      sync_filesystem, write_new, write_state)
 
+DEFAULT_OFFSETS = {"nrfconnect": 0xFB000, "telink": 0xFF000, "ti": 0xFE800}  # partition addresses for .hex
 MANIFEST_HEADER = ("serial,vendor_id,product_id,discriminator,passcode,manual_code,qr_code,spake2_it,spake2_salt,"
                    "rd_uid,dac_serial,dac_sha256,path")
 DEFAULT_SERIAL_PATTERN = "{vid:04X}{pid:04X}-{n:06d}"
@@ -448,15 +449,15 @@ def _encode_images(fds: list, serials: list, passcodes: list, dac_points: list) 
         if fmt == "nxp":
             images = [("factory_data.bin", [_nxp_image(fd, p, w.ctx.cd_der) for fd, p in zip(fds, passcodes)])]
         elif fmt == "telink":
-            options = {"cd": w.ctx.cd_der, "size": w.ctx.size}
-            bins = []
-            for fd, serial in zip(fds, serials):
-                try:
-                    bins.append(telink.encode(fd, options))
-                except InvalidInput as e:
-                    raise InvalidInput(f"device {serial}", str(e)) from None
+            bins = _each(fds, serials, passcodes, lambda fd, p: telink.encode(fd, {"cd": w.ctx.cd_der, "size": w.ctx.size}))
             images = [("factory_data.hex", [nrfconnect.to_intel_hex_fast(b, w.ctx.offset) for b in bins]),
                       ("factory_data.bin", bins)]
+        elif fmt == "ti":
+            regions = _each(fds, serials, passcodes, lambda fd, p: ti.encode(fd, {"passcode": p, "base": w.ctx.offset}))
+            images = [("factory_data.hex", [ti.to_hex(r, w.ctx.offset) for r in regions])]
+        elif fmt == "bouffalolab":
+            images = [("factory_data.bin", _each(fds, serials, passcodes, lambda fd, p: bouffalolab.encode(
+                fd, {"passcode": p, "cd": w.ctx.cd_der})))]
         else:
             images = [("partition.bin", [_esp32_image(fd, pt, w.ctx.cd_der) for fd, pt in zip(fds, dac_points)])]
     return json_texts, images
@@ -502,6 +503,17 @@ def _write_devices(serials, json_texts, images, dac_ders, key_ders, texts, pngs,
             for k, serial in enumerate(serials)]
 
 
+def _each(fds: list, serials: list, passcodes: list, encode) -> list[bytes]:
+    """``encode(device, passcode)`` for each device; an error names the device."""
+    out = []
+    for fd, serial, passcode in zip(fds, serials, passcodes):
+        try:
+            out.append(encode(fd, passcode))
+        except InvalidInput as e:
+            raise InvalidInput(f"device {serial}", str(e)) from None
+    return out
+
+
 def _nxp_image(fd, passcode: int, cd_der: bytes) -> bytes:
     """The NXP binary of one device (the same entries ``matter-factory-data nxp`` writes)."""
     return nxp.encode(fd, {"passcode": passcode, "cd": cd_der})
@@ -531,9 +543,13 @@ def spec_of(req: BatchRequest) -> Spec:
     if (req.count is None) == (req.csv is None):
         raise InvalidInput("--count/--csv", "give exactly one of them")
     check_date(req.date, "--date")
-    if req.offset < 0 or req.size <= 0 or req.offset + req.size > 1 << 32:
-        raise InvalidInput("--offset/--size", f"0x{req.offset:x} + 0x{req.size:x} is not a partition in the "
+    offset = req.offset if req.offset is not None else DEFAULT_OFFSETS.get(req.format, 0xFB000)
+    if offset < 0 or req.size <= 0 or offset + req.size > 1 << 32:
+        raise InvalidInput("--offset/--size", f"0x{offset:x} + 0x{req.size:x} is not a partition in the "
                                               f"32-bit flash address space")
+    if req.format == "ti" and offset not in ti.BASES.values():
+        raise InvalidInput("--offset", f"0x{offset:x}: TI devices link their factory data at "
+                                       f"{' or '.join(f'0x{b:X} ({n})' for n, b in ti.BASES.items())}")
     if req.jobs is not None and not 1 <= req.jobs <= 1024:
         raise InvalidInput("--jobs", f"{req.jobs} is not 1..1024")
     valid_from = None
@@ -543,7 +559,7 @@ def spec_of(req: BatchRequest) -> Spec:
         vendor_id=req.vendor_id, product_id=req.product_id, vendor_name=req.vendor_name,
         product_name=req.product_name, date=req.date, hw_ver=req.hw_ver, hw_ver_str=req.hw_ver_str,
         sw_ver_str=req.sw_ver_str, spake2_it=req.spake2_it, salt_len=req.salt_len, format=req.format,
-        offset=req.offset, size=req.size, serial_pattern=req.serial_pattern, serial_start=req.serial_start,
+        offset=offset, size=req.size, serial_pattern=req.serial_pattern, serial_start=req.serial_start,
         count=req.count, include_passcode=req.include_passcode,
         enable_key=bytes.fromhex(req.enable_key) if req.enable_key else None, rd_uid=not req.no_rd_uid,
         unique_discriminators=req.unique_discriminators,
@@ -586,8 +602,9 @@ def run(req: BatchRequest, report) -> dict:
 
 def _check_spec(spec: Spec, req: BatchRequest) -> None:
     """The options that need no file: format, serial pattern, SPAKE2+ parameters."""
-    if spec.format == "nxp" and not req.cd:
-        raise InvalidInput("--cd", "required with --format nxp (the NXP image carries the Certification Declaration)")
+    if spec.format in ("nxp", "bouffalolab") and not req.cd:
+        raise InvalidInput("--cd", f"required with --format {spec.format} (the image carries the Certification "
+                                   f"Declaration)")
     if "{n" not in spec.serial_pattern:
         raise InvalidInput("--serial_pattern", "must contain {n} (the device number) so serials are unique")
     try:
