@@ -494,3 +494,33 @@ def test_chunks_cover_every_device_once_and_shrink_at_the_end(start, length, job
     sizes = [hi - lo for lo, hi in bounds]
     assert all(1 <= n <= 16 for n in sizes) and sizes == sorted(sizes, reverse=True)
     assert not sizes or sizes[-1] == 1  # the last chunk is one device: no core waits long for another
+
+
+@pytest.mark.parametrize("fmt, image, offset", [("ti", "factory_data.hex", 0xFE800), ("bouffalolab", "factory_data.bin", None)])
+def test_ti_and_bouffalolab_batches_are_made_from_the_model(tmp_path, fmt, image, offset):
+    """Devices of a batch in the TI table (at 0xFE800) and the Bouffalo Lab MFD (with the CD), each read back by
+    inspect as the device reads it, with the manifest's values."""
+    from matter_factory_data.formats import bouffalolab, ti
+
+    cd = os.path.join(CREDS, "test-cd", "Test-CD-FFF1-8000.der")
+    r = run_script("batch", "--count", "6", *COMMON, "--format", fmt, "--cd", cd, "--no_png", "--jobs", "2",
+                   "--out", str(tmp_path / "o"))
+    assert r.code == 0, r.stderr
+    bd = tmp_path / "o" / "fff1_8000"
+    rows = manifest(bd)
+    for row in rows:
+        ins = inspect_file(str(bd / row["path"] / image))
+        assert ins.ok and ins.fmt == fmt, (row["serial"], ins.errors)
+        fd = ins.model
+        assert (fd.sn, fd.discriminator, fd.passcode) == (row["serial"], int(row["discriminator"]), int(row["passcode"]))
+        assert fd.rd_uid.hex() == row["rd_uid"]
+    assert len({row["passcode"] for row in rows}) == 6
+    if fmt == "ti":
+        assert ins.offset == offset
+    else:
+        assert bouffalolab.read((bd / rows[0]["path"] / image).read_bytes())["cd"] == open(cd, "rb").read()
+    # the TI layout needs every value: without an rd_uid the batch stops before writing anything
+    if fmt == "ti":
+        r = run_script("batch", "--count", "2", *COMMON, "--format", "ti", "--no_rd_uid", "--out", str(tmp_path / "x"))
+        assert_clean_error(r, 2, "device", "the TI layout stores all 17 values; missing: rd_uniqueid")
+        assert not (tmp_path / "x").exists() and ti.REGION == 0x900

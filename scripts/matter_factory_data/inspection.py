@@ -270,7 +270,7 @@ def _aes_key(text: str | None) -> bytes | None:
     return key
 
 
-SECRET_FIELDS = ("dac_key", "passcode")
+SECRET_FIELDS = ("dac_key", "passcode", "dac_priv_key", "dac-key")  # as each format names them
 MAX_INPUT = 32 << 20  # a merged Intel HEX of a 4 MiB flash is about 11.5 MB; a factory data image is far smaller
 
 

@@ -1,8 +1,8 @@
 """End-to-end harness: a factory data set, as it would be flashed, commissioned by a real Matter stack.
 
 The flashed image is decoded by our own ``inspect`` (so the bytes a device would read are what is tested),
-the CD comes from the image (NXP, ESP32, Telink) or from ``CD.der`` beside it (the nRF Connect partition does not
-carry one), and ``commission.mjs`` brings up a matter.js device provisioned only from those values — DAC,
+the CD comes from the image (NXP, ESP32, Telink, Bouffalo Lab) or from ``CD.der`` beside it (the nRF Connect
+and TI images do not carry one), and ``commission.mjs`` brings up a matter.js device provisioned only from those values — DAC,
 DAC key, PAI, CD and the SPAKE2+ verifier/salt/iterations in place of a passcode — and commissions it
 with the matter.js controller (strict attestation policy, offline trust store with our PAA and CD signer).
 """
@@ -30,6 +30,10 @@ FIELDS = {
               "vendor-id", "product-id", "discriminator"),
     "telink": ("spake2_verifier", "spake2_salt", "spake2_it", "dac_cert", "dac_key", "pai_cert", "cert_dclrn",
                "vendor_id", "product_id", "discriminator"),
+    "ti": ("spake2_verifier", "spake2_salt", "spake2_it", "dac_cert", "dac_priv_key", "pai_cert", None,
+           "vendor_id", "product_id", "discriminator"),
+    "bouffalolab": ("spake2p_verifier", "spake2p_salt", "spake2p_it", "dac_cert", "dac_key", "pai_cert", "cd",
+                    "vendor_id", "product_id", "discriminator"),
 }
 
 

@@ -41,7 +41,7 @@ def run_batch(demo, out, fmt, count, cd=None):
 
 
 IMAGE = {"nrfconnect": "factory_data.hex", "nxp": "factory_data.bin", "esp32": "partition.bin",
-         "telink": "factory_data.hex"}
+         "telink": "factory_data.hex", "ti": "factory_data.hex", "bouffalolab": "factory_data.bin"}
 
 
 def _cert(der):

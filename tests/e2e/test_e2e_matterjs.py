@@ -45,7 +45,7 @@ def test_single_device_partition_commissions(demo, tmp_path):
 
 
 @pytest.mark.parametrize("fmt,count,picked", [("nrfconnect", 10, 3), ("nxp", 2, 1), ("esp32", 2, 1),
-                                              ("telink", 2, 1)])
+                                              ("telink", 2, 1), ("ti", 2, 1), ("bouffalolab", 2, 1)])
 def test_batch_devices_commission(demo, tmp_path, fmt, count, picked):
     batch_dir, rows = run_batch(demo, tmp_path / "batch", fmt, count)
     for row in random.sample(rows, picked):
@@ -71,6 +71,53 @@ def test_telink_drop_in_device_commissions(demo, tmp_path):
     result = harness.commission_matterjs(values, passcode=passcode, paa=read(demo / "PAA_cert.der"),
                                          cd_signer=read(demo / "CD_signing_cert.der"), workdir=str(tmp_path / "run"))
     assert_commissioned(result, values)
+
+
+def test_ti_and_bouffalolab_drop_in_devices_commission(demo, tmp_path):
+    """The ti command (TI's JSON) and the bouffalolab command (its secured block encrypted): their images,
+    decoded as the devices read them, commission."""
+    import json
+
+    from matter_factory_data.crypto import keys, spake2p
+
+    salt, passcode = bytes(range(16, 48)), 20202020 + 7
+    dac_der = read(demo / "DAC_cert.der")
+    values = [("serial_number", "TI-E2E-1"), ("vendor_id", 0xFFF1), ("product_id", 0x8000), ("vendor_name", "E2E"),
+              ("product_name", "E2E Light"), ("manufacturing_date", "2024-05-01"), ("hw_ver", 1), ("hw_ver_str", "1.0"),
+              ("dac_cert", "hex:" + dac_der.hex()),
+              ("dac_priv_key", "hex:" + keys.load_dac_scalar(str(demo / "DAC_key.der"), "k").to_bytes(32, "big").hex()),
+              ("pai_cert", "hex:" + read(demo / "PAI_cert.der").hex()), ("rd_uniqueid", "hex:" + "ab" * 16),
+              ("spake2_it", 1000), ("spake2_salt", "hex:" + salt.hex()),
+              ("spake2_verifier", "hex:" + spake2p.generate_verifier(passcode, salt, 1000).hex()),
+              ("discriminator", 0x123), ("passcode", passcode)]
+    def length(key, value):
+        return (len(value) - 4) // 2 if str(value).startswith("hex:") else len(value) if isinstance(value, str) \
+            else 4 if key == "passcode" else 2
+    doc = {"elements": [{key: value, "len": length(key, value)} for key, value in values]}
+    (tmp_path / "ti.json").write_text(json.dumps(doc))
+    cli("ti", "-factory_data", str(tmp_path / "ti.json"), "-o", str(tmp_path / "ti.hex"))
+    sets = [(harness.device_values(str(tmp_path / "ti.hex"), str(demo / "CD.der")), passcode)]
+    out = tmp_path / "bl"
+    cli("bouffalolab", "--output", str(out), "--vendor_id", "FFF1", "--product_id", "8000", "--discriminator", "291",
+        "--passcode", str(passcode), "--spake2p_it", "1000", "--dac_cert", str(demo / "DAC_cert.der"),
+        "--dac_key", str(demo / "DAC_key.der"), "--pai_cert", str(demo / "PAI_cert.der"), "--cd", str(demo / "CD.der"),
+        "--manufactoring_date", "2024-05-01", "--key", "000102030405060708090a0b0c0d0e0f")
+    mfd = str(out / "out_fff1_8000_291_mfd.bin")
+    r = harness.subprocess.run([harness.sys.executable, "-m", "matter_factory_data", "inspect", mfd, "--json",
+                                "--show_secrets", "--aes128_key", "000102030405060708090a0b0c0d0e0f"],
+                               capture_output=True, text=True)
+    report = json.loads(r.stdout)
+    assert report["ok"] and report["format"] == "bouffalolab", r.stdout
+    bl = report["data"]
+    sets.append(({"verifier": harness._bytes(bl["spake2p_verifier"]), "salt": harness._bytes(bl["spake2p_salt"]),
+                  "iterations": bl["spake2p_it"], "dac": harness._bytes(bl["dac_cert"]),
+                  "dac_key": harness._bytes(bl["dac_key"]), "pai": harness._bytes(bl["pai_cert"]),
+                  "cd": harness._bytes(bl["cd"]), "vendor_id": bl["vendor_id"], "product_id": bl["product_id"],
+                  "discriminator": bl["discriminator"], "format": "bouffalolab"}, passcode))
+    for i, (values, code) in enumerate(sets):
+        result = harness.commission_matterjs(values, passcode=code, paa=read(demo / "PAA_cert.der"),
+                                             cd_signer=read(demo / "CD_signing_cert.der"), workdir=str(tmp_path / f"r{i}"))
+        assert_commissioned(result, values)
 
 
 # ---------------------------------------------------------------- negative matrix
