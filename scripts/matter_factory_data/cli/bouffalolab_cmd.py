@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import sys
 
 from ..pipelines.bouffalolab import generate
 from ..requests import BouffaloRequest
-from .common import ArgumentParser, Reporter, request_from
+from .common import ArgumentParser, Reporter, base64_bytes, request_from
 
 DESCRIPTION = """\
 Bouffalo Lab (BL602, BL616, BL702, BL702L) factory data: the MFD image (a secured TLV block, AES-128-CBC
@@ -48,13 +47,6 @@ def _hex_bytes(text: str) -> bytes:
         raise argparse.ArgumentTypeError(f"{text!r} is not hex digits") from None
 
 
-def _base64(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not Base64") from None
-
-
 def report_error(message: str, code: int) -> int:
     """Errors in the reference's log format (``[ERROR] ...``); the exit status stays the project's."""
     print(f"[ERROR] {message}", file=sys.stderr)
@@ -71,9 +63,9 @@ def build_parser(prog: str) -> ArgumentParser:
     p.add_argument("--cd", help="Certification Declaration (DER); when the file does not exist one is generated there")
     p.add_argument("--sn", default="Test SN", help="serial number (default 'Test SN')")
     p.add_argument("--discriminator", type=int, help="discriminator 0..4095 (default: random)")
-    p.add_argument("--unique_id", type=_base64, help="rotating device ID unique ID, Base64 of 16 bytes (default: random)")
+    p.add_argument("--unique_id", type=base64_bytes, help="rotating device ID unique ID, Base64 of 16 bytes (default: random)")
     p.add_argument("--spake2p_it", type=int, help="SPAKE2+ iterations 1000..100000 (default: random)")
-    p.add_argument("--spake2p_salt", type=_base64, help="SPAKE2+ salt, Base64 of 16..32 bytes (default: random)")
+    p.add_argument("--spake2p_salt", type=base64_bytes, help="SPAKE2+ salt, Base64 of 16..32 bytes (default: random)")
     p.add_argument("--vendor_id", type=_hex_int, default=0x130D, help="vendor ID, hex (default 130D)")
     p.add_argument("--vendor_name", default="Bouffalo Lab", help="vendor name")
     p.add_argument("--product_id", type=_hex_int, default=0x1001, help="product ID, hex (default 1001)")

@@ -287,3 +287,17 @@ def check_against_certificates(content: CDContent, dac, pai, paa=None, vendor_id
     if content.authorized_paa_list and paa is not None and skid_of(paa) not in content.authorized_paa_list:
         errors.append("the PAA's subject key identifier is not in the CD's authorized_paa_list")
     return errors
+
+
+def load_for(path: str, option: str, vendor_id: int, product_id: int, warn) -> bytes:
+    """A CD file to store in a device's factory data, parsed; one for another product is kept, with a warning
+    (commissioners will reject the device's attestation until it is replaced)."""
+    from ..fileio import read_bytes
+
+    data = read_bytes(path, option)
+    content = parse(data, option).content
+    if content.vendor_id != vendor_id or product_id not in content.product_ids:
+        warn(f"{option}: the CD is for vendor 0x{content.vendor_id:04X}, products "
+             f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}, not 0x{vendor_id:04X}/0x{product_id:04X}: "
+             f"commissioners will reject this device's attestation")
+    return data

@@ -12,7 +12,7 @@ from ..codes import onboarding
 from ..codes.qrimage import qr_png
 from ..crypto import attestation, cd, keys, spake2p
 from ..errors import InvalidInput
-from ..fileio import WriteSet, read_bytes
+from ..fileio import WriteSet
 from ..formats import bouffalolab
 from ..model import FactoryData, check_date, check_field
 from ..requests import BouffaloRequest
@@ -103,12 +103,7 @@ def certification_declaration(req: BouffaloRequest, report, files: list, vp: str
     """--cd, else a CD generated with the reference's content and signed by --cd_cert/--cd_key (or the
     project's signer fallback), written as out_<vid>_<pid>_cd.der."""
     if req.cd and os.path.exists(req.cd):
-        data = read_bytes(req.cd, "--cd")
-        content = cd.parse(data, "--cd").content
-        if content.vendor_id != req.vendor_id or req.product_id not in content.product_ids:
-            report.warn(f"--cd: the CD is for vendor 0x{content.vendor_id:04X}, not 0x{req.vendor_id:04X}/"
-                        f"0x{req.product_id:04X}: commissioners will reject this device's attestation")
-        return data
+        return cd.load_for(req.cd, "--cd", req.vendor_id, req.product_id, report.warn)
     from ..provisioning import resolve_cd_signer  # the X.509 stack: only a CD made here needs it
 
     signer_cert, signer_key = resolve_cd_signer(req.cd_cert, req.cd_key, report, req.output, files)

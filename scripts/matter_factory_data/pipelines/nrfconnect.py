@@ -268,14 +268,9 @@ def _stored_cd(req: NrfRequest, generated: bytes | None, fd: FactoryData, report
                                    "--gen_cd)")
     if not req.cd:
         return generated
-    from ..crypto import cd  # the CMS reader; only a telink partition with --cd needs it
+    from ..crypto import cd  # the CMS reader; only an image that stores a --cd needs it
 
-    data = read_bytes(req.cd, "--cd")
-    content = cd.parse(data, "--cd").content
-    if content.vendor_id != fd.vendor_id or fd.product_id not in content.product_ids:
-        report.warn(f"--cd: the CD is for vendor 0x{content.vendor_id:04X}, not 0x{fd.vendor_id:04X}/"
-                    f"0x{fd.product_id:04X}: commissioners will reject this device's attestation")
-    return data
+    return cd.load_for(req.cd, "--cd", fd.vendor_id, fd.product_id, report.warn)
 
 
 def _fits(image: bytes, size: int) -> None:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..crypto import attestation, dac_template, issuing, keys
 from ..errors import InvalidInput
-from .derive import P256_ORDER
+from .derive import P256_ORDER, Keyed
 
 
 def refused(message: str) -> InvalidInput:
@@ -108,3 +108,17 @@ def dac_issuer(ca_scalar: int, pai_der: bytes, vid: int, pid: int, cn: str, vali
     key = ec.derive_private_key(ca_scalar, ec.SECP256R1())
     not_before, not_after = attestation.validity(valid_from, lifetime_days)
     return dac_template.DacTemplate(pai_der, key, vid, pid, cn, not_before, not_after)
+
+
+class RunWorker:
+    """A drop-in worker's state, made once per process: the run's context, its key and, when the run issues
+    DACs, the DAC template (common name ``cn``)."""
+
+    def __init__(self, ctx, cn: str, lifetime_days: int | None):
+        self.ctx = ctx
+        self.req = ctx.req
+        self.keyed = Keyed(ctx.key)
+        self.template = None
+        if ctx.mode is not None and ctx.fixed_dac is None:
+            self.template = dac_issuer(ctx.ca_scalar, ctx.pai_der, ctx.req.vendor_id, ctx.req.product_id, cn,
+                                       ctx.valid_from, lifetime_days)

@@ -470,15 +470,9 @@ def _decoded_rows(req: Esp32Request, schema, mrows) -> list[dict]:
 def _certification_declaration(req: Esp32Request, report) -> bytes | None:
     """The CD, read and parsed. One for another product is stored as the reference stores it, with a warning:
     commissioners will reject the devices' attestation until it is replaced."""
-    vid, pid = req.vendor_id, req.product_id
-    cd_der = read_bytes(req.cert_dclrn, "--cert-dclrn") if req.cert_dclrn else None
-    if cd_der is not None:
-        content = cd.parse(cd_der, "--cert-dclrn").content
-        if content.vendor_id != vid or pid not in content.product_ids:
-            report.warn(f"--cert-dclrn: the CD is for vendor 0x{content.vendor_id:04X}, products "
-                        f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}, not 0x{vid:04X}/0x{pid:04X}: "
-                        f"commissioners will reject these devices' attestation")
-    return cd_der
+    if not req.cert_dclrn:
+        return None
+    return cd.load_for(req.cert_dclrn, "--cert-dclrn", req.vendor_id, req.product_id, report.warn)
 
 
 def _check_signing_window(ctx) -> None:
@@ -500,17 +494,11 @@ def device_uuid(keyed, index: int, ctx: RunContext) -> str:
 
 # ---------------------------------------------------------------- worker side
 
-class _Worker:
-    """A worker's state: the run's context and what it derives once (the key, the DAC template)."""
+class _Worker(credentials.RunWorker):
+    """A worker's state: the run's context, its key and the DAC template (made once per process)."""
 
     def __init__(self, ctx: RunContext):
-        self.ctx = ctx
-        self.req = ctx.req
-        self.keyed = Keyed(ctx.key)
-        self.template = None
-        if ctx.mode is not None and ctx.fixed_dac is None:
-            self.template = credentials.dac_issuer(ctx.ca_scalar, ctx.pai_der, ctx.req.vendor_id, ctx.req.product_id,
-                                                   "-", ctx.valid_from, ctx.req.lifetime + 1)
+        super().__init__(ctx, "-", ctx.req.lifetime + 1)
 
 
 

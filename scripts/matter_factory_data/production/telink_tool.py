@@ -243,17 +243,13 @@ def _serial_base(req: TelinkRequest) -> int | None:
 
 def _certification_declaration(req: TelinkRequest, report) -> bytes:
     """The CD, read and parsed (the device sends it to commissioners as it is stored)."""
-    data = read_bytes(req.cert_dclrn, "-cd")
     try:
-        content = cd.parse(data, "-cd").content
+        return cd.load_for(req.cert_dclrn, "-cd", req.vendor_id, req.product_id, report.warn)
     except InvalidInput as e:
+        if not os.path.isfile(req.cert_dclrn):
+            raise
         raise InvalidInput("-cd", f"is not a Certification Declaration ({e}); a CD signing certificate is not "
                                   f"a CD") from None
-    if content.vendor_id != req.vendor_id or req.product_id not in content.product_ids:
-        report.warn(f"-cd: the CD is for vendor 0x{content.vendor_id:04X}, products "
-                    f"{', '.join(f'0x{p:04X}' for p in content.product_ids)}, not 0x{req.vendor_id:04X}/"
-                    f"0x{req.product_id:04X}: commissioners will reject these devices' attestation")
-    return data
 
 
 def _serial(ctx: RunContext, keyed, index: int) -> str:
@@ -277,17 +273,11 @@ def _device_dir(ctx: RunContext, sn: str) -> str:
 
 # ---------------------------------------------------------------- worker side
 
-class _Worker:
+class _Worker(credentials.RunWorker):
     """A worker's state: the run's context, its key and the DAC template (made once per process)."""
 
     def __init__(self, ctx: RunContext):
-        self.ctx = ctx
-        self.req = ctx.req
-        self.keyed = Keyed(ctx.key)
-        self.template = None
-        if ctx.mode is not None and ctx.fixed_dac is None:
-            self.template = credentials.dac_issuer(ctx.ca_scalar, ctx.pai_der, ctx.req.vendor_id, ctx.req.product_id,
-                                                   f"{ctx.req.cn_prefix} DAC", ctx.valid_from, ctx.req.lifetime)
+        super().__init__(ctx, f"{ctx.req.cn_prefix} DAC", ctx.req.lifetime)
 
 
 def _run_chunk(indices: list[int]) -> list[str]:
