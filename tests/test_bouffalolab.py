@@ -121,6 +121,10 @@ def test_inspect_names_crc_key_and_device_rule_failures(tmp_path):
 
 
 def test_format_limits():
+    from matter_factory_data.model import FactoryData
+
+    with pytest.raises(InvalidInput, match="device: the device's mfd_init refuses an MFD without dac_key, passcode"):
+        bouffalolab.encode(FactoryData(sn="x"), {"cd": b"cd"})
     with pytest.raises(InvalidInput, match="sn: is 33 bytes; the MFD holds at most 32"):
         bouffalolab.image({**{n: b"" for n in bouffalolab.NAMES}, "aes_iv": bytes(16), "sn": b"x" * 33}, None)
     with pytest.raises(InvalidInput, match="needs 4120 bytes; the MFD partition holds 4096"):

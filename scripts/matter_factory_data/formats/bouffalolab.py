@@ -105,7 +105,11 @@ def encode(device: FactoryData, options: dict | None = None) -> bytes:
         values["passcode"] = options.get("passcode")
     if device.date is not None:
         values["manufactoring_date"] = date_bytes(device.date, options.get("date_encoding", "binary"))
-    return image({name: stored(name, values.get(name)) for name in NAMES}, key)
+    tlvs = {name: stored(name, values.get(name)) for name in NAMES}
+    missing = [name for name in REQUIRED if not tlvs[name]]
+    if missing:
+        raise InvalidInput("device", f"the device's mfd_init refuses an MFD without {', '.join(missing)}")
+    return image(tlvs, key)
 
 
 def image(tlvs: dict, key: bytes | None) -> bytes:
