@@ -11,7 +11,7 @@ from cryptography import x509
 
 from .crypto import attestation, issuing
 from .crypto import cd as cdmod
-from .crypto.keys import load_certificate_der, load_p256_key
+from .crypto.keys import display, load_certificate_der, load_p256_key
 from .errors import InvalidInput
 from .model import check_date
 from .requests import NrfRequest, NxpCertsRequest
@@ -53,7 +53,7 @@ def load_ca(cert_path: str, key_path: str, what: str, password: str | None = Non
     cert = x509.load_der_x509_certificate(cert_der)
     key = load_p256_key(key_path, f"--{what}_key", password)
     if not attestation.key_matches(cert, key):
-        raise InvalidInput(f"--{what}_key", f"'{key_path}' does not match the certificate '{cert_path}'")
+        raise InvalidInput(f"--{what}_key", f"'{display(key_path)}' does not match the certificate '{cert_path}'")
     return cert, key
 
 
@@ -151,13 +151,13 @@ def resolve_cd_signer(cert_path: str | None, key_path: str | None, report, outdi
 
 
 def cert_and_key_files(prefix: str, cert, key, password: bytes | None = None) -> list:
-    """(path, bytes, secret) for PREFIX-Cert.{der,pem} and PREFIX-Key.{der,pem}."""
-    return [
-        (prefix + "-Cert.der", issuing.der(cert), False),
-        (prefix + "-Cert.pem", issuing.pem(cert), False),
-        (prefix + "-Key.der", issuing.key_der(key, password), True),
-        (prefix + "-Key.pem", issuing.key_pem(key, password), True),
-    ]
+    """(path, bytes, secret) for PREFIX-Cert.{der,pem} and PREFIX-Key.{der,pem}; only the certificate files for a
+    key that stays in a token."""
+    files = [(prefix + "-Cert.der", issuing.der(cert), False), (prefix + "-Cert.pem", issuing.pem(cert), False)]
+    if getattr(key, "public_point", None) is None:  # a key in a token is not written anywhere
+        files += [(prefix + "-Key.der", issuing.key_der(key, password), True),
+                  (prefix + "-Key.pem", issuing.key_pem(key, password), True)]
+    return files
 
 
 @dataclass

@@ -11,7 +11,7 @@ import sys
 
 from .. import __version__
 from ..errors import EXIT_FAILED, EXIT_INVALID, FactoryDataError
-from .common import Reporter
+from .common import Reporter, take_pkcs11_module
 
 PROG = "matter-factory-data"
 
@@ -47,6 +47,8 @@ def run(module_name: str, argv: list[str], prog: str) -> int:
     module = importlib.import_module(f"{__name__}.{module_name}")
     Reporter.held = []
     try:
+        if "--help" not in argv and "-h" not in argv:
+            argv = take_pkcs11_module(argv)
         code = module.main(argv, prog) or 0
         if Reporter.held:
             sys.stderr.write("".join(line + "\n" for line in Reporter.held))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES
 from ..production import batch
 from ..requests import BatchRequest
-from .common import ArgumentParser, Reporter, any_int, hex_text, request_from
+from .common import ArgumentParser, Reporter, any_int, hex_text, request_from, add_pkcs11_module
 
 DESCRIPTION = """\
 Produce factory data for a production line: one directory per device (named after its serial number)
@@ -96,6 +96,7 @@ def build_parser(prog: str) -> ArgumentParser:
     run.add_argument("--force", action="store_true", help="allow --seed with a production vendor ID")
     run.add_argument("--overwrite", action="store_true", help="replace a different batch in the same directory")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    add_pkcs11_module(p)
     return p
 
 

@@ -9,7 +9,7 @@ from .. import provisioning
 from ..crypto import attestation, cd, keys
 from ..errors import InvalidInput
 from ..fileio import WriteSet, read_bytes
-from .common import ArgumentParser, Reporter, any_int, group_epilog
+from .common import ArgumentParser, Reporter, any_int, group_epilog, add_pkcs11_module
 
 DESCRIPTION = """\
 Certification Declarations (CD) without chip-cert.
@@ -63,6 +63,7 @@ def generate_main(argv: list[str], prog: str) -> int:
     p.add_argument("--signing_key", "--cd_signing_key", help="CD signing key")
     p.add_argument("--out", required=True, help="output file (DER)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    add_pkcs11_module(p)
     args = p.parse_args(argv)
     report = Reporter(prog=prog)
     paa_skids = []
@@ -96,6 +97,7 @@ def inspect_main(argv: list[str], prog: str) -> int:
     p.add_argument("file", help="CD file (DER)")
     p.add_argument("--signing_cert", "--cd_signing_cert", help="certificate of the signer (verifies the signature)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_pkcs11_module(p)
     args = p.parse_args(argv)
     parsed = cd.parse(read_bytes(args.file, "FILE"), args.file)
     verified = None

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import os
 
 from .. import provisioning
 from ..crypto import attestation, cd, issuing, keys
-from ..errors import InvalidInput
+from ..errors import InvalidInput, OperationFailed
 from ..fileio import WriteSet, read_bytes
 from ..model import check_date
 from ..requests import NxpCertsRequest
-from .common import ArgumentParser, Reporter, any_int, group_epilog, request_from
+from .common import ArgumentParser, Reporter, any_int, group_epilog, request_from, add_pkcs11_module
 
 DESCRIPTION = """\
 Attestation certificates without chip-cert.
@@ -84,10 +85,15 @@ def issue_main(kind: str, argv: list[str], prog: str) -> int:
         p.add_argument("--ca_key", required=True, help="issuing CA private key (DER or PEM)")
         p.add_argument("--ca_key_password", help="password of an encrypted CA key")
     _validity_args(p)
-    p.add_argument("--key", help="existing P-256 private key to certify (default: a new key)")
+    p.add_argument("--key", help="existing P-256 private key to certify, a file or a pkcs11: URI (default: a new key)")
+    if kind != "dac":
+        p.add_argument("--out_key", "--out-key", metavar="URI",
+                       help="pkcs11:token=…;object=…: generate the new key inside this token (not extractable) and "
+                            "write only the certificate")
     p.add_argument("--key_password", help="password of --key, and the password to encrypt the written key with")
     p.add_argument("--out", required=True, help="output prefix: PREFIX-Cert.der/.pem and PREFIX-Key.der/.pem")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    add_pkcs11_module(p)
     args = p.parse_args(argv)
     report = Reporter(prog=prog)
     pid = getattr(args, "product_id", None)
@@ -98,7 +104,15 @@ def issue_main(kind: str, argv: list[str], prog: str) -> int:
     valid_from = attestation.parse_valid_from(args.valid_from) if args.valid_from else datetime.datetime.now(
         datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     password = args.key_password.encode() if args.key_password else None
-    key = keys.load_p256_key(args.key, "--key", password) if args.key else issuing.generate_p256_key()
+    out_key = getattr(args, "out_key", None)
+    if out_key and args.key:
+        raise InvalidInput("--out_key/--key", "give one: a new key in a token, or an existing key")
+    if out_key:
+        if not keys.is_token_uri(out_key):
+            raise InvalidInput("--out_key", "must be a pkcs11:token=…;object=… URI (a key file is written with --out)")
+        key = None  # generated in the token once every other option has been checked
+    else:
+        key = keys.load_p256_key(args.key, "--key", password) if args.key else issuing.generate_p256_key()
     ca_cert = ca_key = None
     if kind != "paa":
         ca_cert, ca_key = provisioning.load_ca(args.ca_cert, args.ca_key, "ca", args.ca_key_password)
@@ -109,6 +123,14 @@ def issue_main(kind: str, argv: list[str], prog: str) -> int:
             raise InvalidInput("--valid_from", f"{valid_from:%Y-%m-%d %H:%M:%S} is before the CA's notBefore "
                                f"{ca_cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S}; the chain would not verify")
     cn = args.cn or {"paa": "Matter PAA", "pai": "Matter PAI", "dac": "Matter DAC"}[kind]
+    if key is None:
+        from ..crypto import hsm
+
+        files_free = [f"{args.out}-Cert.der", f"{args.out}-Cert.pem"]
+        if not args.overwrite and any(os.path.exists(path) for path in files_free):
+            raise OperationFailed(f"{args.out}-Cert.der/.pem exist (use --overwrite); no key was generated")
+        key = hsm.generate_key(out_key)
+        report.info(f"generated the {kind.upper()} key inside the token: {hsm.display(out_key)}")
     cert = issuing.issue_certificate(kind, cn, key.public_key(), key if kind == "paa" else ca_key, ca_cert,
                                          vid=args.vendor_id, pid=pid, valid_from=valid_from,
                                          lifetime_days=args.lifetime)
@@ -135,6 +157,7 @@ def generate_main(argv: list[str], prog: str) -> int:
     p.add_argument("--valid_from", default="2023-01-01 00:00:00", help="notBefore (default 2023-01-01 00:00:00)")
     p.add_argument("--lifetime", default="7305", help="validity in days (default 7305)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    add_pkcs11_module(p)
     args = p.parse_args(argv)
     report = Reporter(prog=prog)
     try:
@@ -172,6 +195,7 @@ def verify_main(argv: list[str], prog: str) -> int:
     p.add_argument("--product_id", type=any_int, help="expected product ID")
     p.add_argument("--date", help="manufacturing date YYYY-MM-DD (a DAC starting later is reported)")
     p.add_argument("--strict", action="store_true", help="profile deviations are errors")
+    add_pkcs11_module(p)
     args = p.parse_args(argv)
     if args.cd and not args.cd_signing_cert:
         raise InvalidInput("--cd", "needs --cd_signing_cert to verify its signature")

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 
-from ..errors import EXIT_INVALID
+from ..errors import EXIT_INVALID, InvalidInput
 
 
 class Reporter:
@@ -161,7 +161,7 @@ def group_epilog(epilog: str, prog: str) -> str:
     return epilog % {"prog": prog.rsplit(" ", 1)[0]}
 
 
-CLI_ONLY = frozenset({"verbose", "from_config", "log_level"})  # options about the command line itself
+CLI_ONLY = frozenset({"verbose", "from_config", "log_level", "pkcs11_module"})  # options about the command line itself
 
 
 def request_from(cls, namespace):
@@ -171,3 +171,32 @@ def request_from(cls, namespace):
     if extra:  # a parser option the request does not carry: a programming error, caught by the tests
         raise TypeError(f"{cls.__name__} has no field for {sorted(extra)}")
     return cls(**{name: value for name, value in vars(namespace).items() if name in names})
+
+
+PKCS11_HELP = ("PKCS#11 module for keys given as pkcs11:token=…;object=… URIs (default: $PKCS11_MODULE_PATH; "
+               "SoftHSM2: /usr/lib/softhsm/libsofthsm2.so); the PIN comes from the URI or $PKCS11_PIN")
+
+
+def add_pkcs11_module(parser) -> None:
+    """``--pkcs11_module``: listed by every command that signs; ``take_pkcs11_module`` applies it."""
+    parser.add_argument("--pkcs11_module", "--pkcs11-module", metavar="PATH", help=PKCS11_HELP)
+
+
+def take_pkcs11_module(argv: list[str]) -> list[str]:
+    """Apply ``--pkcs11_module PATH`` (any spelling, anywhere) as ``PKCS11_MODULE_PATH`` for this process and its
+    workers; returns the other arguments."""
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if name in ("--pkcs11_module", "--pkcs11-module"):
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise InvalidInput(name, "needs a path (the PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so)")
+                value = argv[i + 1]
+                i += 1
+            os.environ["PKCS11_MODULE_PATH"] = value
+        else:
+            out.append(arg)
+        i += 1
+    return out

@@ -12,7 +12,7 @@ import time
 from ..production.mfg_tool import run
 from ..model import PRODUCT_COLORS, PRODUCT_FINISHES
 from ..requests import Esp32Request
-from .common import ArgumentParser, Reporter, any_int, base64_bytes, request_from
+from .common import ArgumentParser, Reporter, any_int, base64_bytes, request_from, add_pkcs11_module
 
 DESCRIPTION = """\
 ESP32 factory NVS partitions with esp-matter-mfg-tool's options, output tree and file names
@@ -137,6 +137,7 @@ def build_parser(prog: str) -> ArgumentParser:
     l.add_argument("--locales", nargs="+", help="supported locales")
     l.add_argument("--fixed-labels", nargs="+", help="<endpoint hex>/<label>/<value> ...")
     l.add_argument("--supported-modes", nargs="+", help="<mode>/<label>/<endpoint>[/<value>\\<mfg>, ...] ...")
+    add_pkcs11_module(p)
     return p
 
 

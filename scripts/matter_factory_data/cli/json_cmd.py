@@ -8,6 +8,7 @@ from ..model import PRODUCT_COLORS, PRODUCT_FINISHES
 from ..pipelines.nrfconnect import generate
 from ..requests import NrfRequest
 from .common import (
+    add_pkcs11_module,
     ArgumentParser,
     Reporter,
     any_int,
@@ -106,6 +107,7 @@ def build_parser(prog: str) -> ArgumentParser:
                         "image, unencrypted); the JSON is the same")
     o.add_argument("--cd", help="Certification Declaration (DER) to store in a telink or bouffalolab image "
                                 "(--gen_cd's CD is stored without it)")
+    add_pkcs11_module(p)
     return p
 
 

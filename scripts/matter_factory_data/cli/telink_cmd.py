@@ -7,7 +7,7 @@ import time
 
 from ..production.telink_tool import run
 from ..requests import TelinkRequest
-from .common import ArgumentParser, Reporter, any_int, base64_bytes, request_from
+from .common import ArgumentParser, Reporter, any_int, base64_bytes, request_from, add_pkcs11_module
 from .esp32_cmd import log, report_error  # noqa: F401 (errors as mfg_tool.py prints them: the same log format)
 
 DESCRIPTION = """\
@@ -100,6 +100,7 @@ def build_parser(prog: str) -> ArgumentParser:
     pg = p.add_argument_group("Partition generator options")
     pg.add_argument("--offset", type=any_int, required=True, help="partition address (the factory_partition's)")
     pg.add_argument("--size", type=any_int, required=True, help="partition size; the image must fit")
+    add_pkcs11_module(p)
     return p
 
 

@@ -270,9 +270,17 @@ def signed_by(cert, issuer) -> bool:
 
 
 def key_matches(cert, private_key) -> bool:
-    """Does ``private_key`` (a scalar or a ``cryptography`` key) belong to ``cert``'s public key?"""
-    scalar = private_key if isinstance(private_key, int) else private_key.private_numbers().private_value
-    return hmac.compare_digest(public_point(scalar), _as_der_certificate(cert).public_key_bytes)
+    """Does ``private_key`` (a scalar, a ``cryptography`` key, a key in a token or a ``pkcs11:`` URI) belong to
+    ``cert``'s public key?"""
+    if isinstance(private_key, str):
+        from .keys import signer
+
+        private_key = signer(private_key)
+    point = getattr(private_key, "public_point", None)  # a key in a token: its public point
+    if point is None:
+        scalar = private_key if isinstance(private_key, int) else private_key.private_numbers().private_value
+        point = public_point(scalar)
+    return hmac.compare_digest(point, _as_der_certificate(cert).public_key_bytes)
 
 
 class ChainReport:

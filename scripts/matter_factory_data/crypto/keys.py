@@ -80,9 +80,43 @@ def check_p256(key, what: str, path: str = "") -> None:
 
 
 def load_p256_key(path: str, what: str, password: str | bytes | None = None):
+    """A P-256 private key: from a file, or a ``pkcs11:`` URI (the key stays in its token)."""
+    if is_token_uri(path):
+        return _hsm().open_key(path, what)
     key = load_private_key(path, what, password)
     check_p256(key, what, path)
     return key
+
+
+def load_signing_ref(path: str, what: str, password: str | bytes | None = None) -> int | str:
+    """What a run hands its workers to sign with: a key file's private scalar, or a ``pkcs11:`` URI (checked
+    here, opened again by each worker in its own session)."""
+    if is_token_uri(path):
+        _hsm().open_key(path, what)
+        return path
+    return load_dac_scalar(path, what, password)
+
+
+def signer(ref: int | str):
+    """The signing key of a ``load_signing_ref`` result, in this process."""
+    if isinstance(ref, str):
+        return _hsm().open_key(ref)
+    return ec.derive_private_key(ref, ec.SECP256R1())
+
+
+def is_token_uri(path) -> bool:
+    return isinstance(path, str) and path[:7].lower() == "pkcs11:"
+
+
+def display(path: str) -> str:
+    """A key option's value as messages may show it: a URI without its PIN."""
+    return _hsm().display(path) if is_token_uri(path) else path
+
+
+def _hsm():
+    from . import hsm  # the PKCS#11 side: only a pkcs11: URI loads it
+
+    return hsm
 
 
 def raw_private_scalar(key) -> bytes:

@@ -26,11 +26,11 @@ import json
 import os
 import secrets
 import string
+import threading
 import sys
 import time
 from typing import NamedTuple
 
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..codes import onboarding
 from ..codes.qrimage import BATCH_MASK, qr_png
@@ -267,7 +267,7 @@ class BatchContext(NamedTuple):
     size: int
     batch_dir: str
     pai_der: bytes
-    pai_scalar: int
+    pai_scalar: int | str  # the PAI key: its scalar, or a pkcs11: URI each worker opens
     cn: str
     not_before: datetime.datetime
     not_after: datetime.datetime
@@ -285,11 +285,12 @@ class _Worker:
     def __init__(self, ctx: BatchContext):
         self.ctx = ctx
         self.keyed = Keyed(ctx.key)
-        pai_key = ec.derive_private_key(ctx.pai_scalar, ec.SECP256R1())
+        pai_key = keys.signer(ctx.pai_scalar)  # a key in a token: this worker's own session
         self.template = dac_template.DacTemplate(ctx.pai_der, pai_key, ctx.vid, ctx.pid, ctx.cn, ctx.not_before,
                                                  ctx.not_after)
         self.doc_template = nrfconnect.DocTemplate(VARYING)
         self.validated = False  # the fields common to the batch were checked with this worker's first device
+        self.in_token = isinstance(ctx.pai_scalar, str)  # the PAI key signs in a token: overlap it with PBKDF2
 
 
 
@@ -356,11 +357,13 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
     salts = [row.get("spake2_salt") or keyed.derive("salt", i, salt_len) for i, row in chunk]
     with_uid = w.ctx.rd_uid
     uids = [row.get("rd_uid") or (keyed.derive("rd_uid", i, 16) if with_uid else None) for i, row in chunk]
-    # SPAKE2+: PBKDF2, then L = w1 * G
+    # SPAKE2+: PBKDF2, then L = w1 * G; with the PAI key in a token its signatures are made meanwhile (the
+    # token call and OpenSSL's PBKDF2 both run without the interpreter lock)
+    signing = _DacsBeside(chunk) if w.in_token else None
     compute_ws, w0_w1, point_from_scalar = spake2p.compute_ws, spake2p.w0_w1, spake2p.point_from_scalar
     ws = [w0_w1(compute_ws(p, s, it)) for p, s in zip(passcodes, salts)]
     verifiers = [w0.to_bytes(32, "big") + point_from_scalar(w1) for w0, w1 in ws]
-    dac_ders, dac_keys, dac_serials, dac_points = _chunk_dacs(chunk)
+    dac_ders, dac_keys, dac_serials, dac_points = signing.result() if signing else _chunk_dacs(chunk)
     fds = _checked_factory_data(chunk, serials, passcodes, discs, salts, uids, verifiers, dac_ders, dac_keys)
     # the encodings
     payloads = [onboarding.SetupPayload(vid, pid, d, p) for d, p in zip(discs, passcodes)]
@@ -373,6 +376,32 @@ def _prepare_devices(chunk: list[tuple[int, dict]]) -> tuple:
     key_ders = [key_der(int.from_bytes(key, "big"), point) for key, point in zip(dac_keys, dac_points)]
     return (serials, json_texts, images, dac_ders, key_ders, texts, pngs, discs, passcodes, manuals, qrs, salts,
             uids, dac_serials)
+
+
+def _token_of(key_path: str) -> str | None:
+    """The token that signs the DACs, as the progress line names it (without a PIN)."""
+    return keys.display(key_path) if keys.is_token_uri(key_path) else None
+
+
+class _DacsBeside:
+    """``_chunk_dacs`` in a thread of this worker, while the worker computes the chunk's verifiers."""
+
+    def __init__(self, chunk):
+        self.value = self.error = None
+        self.thread = threading.Thread(target=self._run, args=(chunk,), daemon=True)
+        self.thread.start()
+
+    def _run(self, chunk) -> None:
+        try:
+            self.value = _chunk_dacs(chunk)
+        except BaseException as e:  # noqa: BLE001 (raised again in the worker's own thread)
+            self.error = e
+
+    def result(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 def _chunk_dacs(chunk: list[tuple[int, dict]]) -> tuple[list, list, list, list]:
@@ -629,7 +658,7 @@ def _credentials(spec: Spec, req: BatchRequest, report) -> tuple:
     pai = attestation.load_cert(pai_der, "--pai_cert")
     # the scalar, not a key object: plain key files are read without cryptography's serialization stack,
     # whose import alone costs a noticeable part of a small batch
-    pai_scalar = keys.load_dac_scalar(req.pai_key, "--pai_key", req.pai_key_password)
+    pai_scalar = keys.load_signing_ref(req.pai_key, "--pai_key", req.pai_key_password)
     if not attestation.key_matches(pai, pai_scalar):
         raise InvalidInput("--pai_key", "does not match --pai_cert")
     paa = None
@@ -690,7 +719,7 @@ def _devices(spec: Spec, req: BatchRequest, report, pai) -> tuple:
     return rows, csv_digest, dac_pairs
 
 
-def _worker_context(spec: Spec, rows, batch_dir: str, seed_key, pai_der: bytes, pai_scalar: int, cd_der, dac_pairs,
+def _worker_context(spec: Spec, rows, batch_dir: str, seed_key, pai_der: bytes, pai_scalar: int | str, cd_der, dac_pairs,
                     not_before, not_after) -> dict:
     """What every worker needs (plain values only: it may cross a process boundary)."""
     return BatchContext(
@@ -818,7 +847,8 @@ def _run_locked(spec: Spec, req: BatchRequest, report, ctx: BatchContext, rows, 
     jobs = job_count(req.jobs, spec.count - done)
     start = time.monotonic()
     made = produce(_Worker, ctx, make_devices, done=done, count=spec.count, jobs=jobs,
-                   record_path=manifest_path, sync_root=batch_dir, progress=Progress(spec.count, done, req.quiet),
+                   record_path=manifest_path, sync_root=batch_dir, progress=Progress(spec.count, done, req.quiet,
+                                                                          signing=_token_of(req.pai_key)),
                    chunk_of=lambda lo, hi: [(i, rows[i] if rows is not None else {}) for i in range(lo, hi)])
     try:
         os.rmdir(staging)  # empty once every device is in place

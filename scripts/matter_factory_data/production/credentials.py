@@ -32,10 +32,10 @@ def plan(req, report, password: bytes | None = None) -> tuple:
             raise InvalidInput("-c/-k", "--paa/--pai need the CA certificate (-c) and key (-k)")
         ca_der = keys.load_certificate_der(req.cert, "-c")
         ca = attestation.load_cert(ca_der, "-c")
-        if req.key:  # read as a scalar: no key objects, no cryptography serialization stack at start-up
-            ca_scalar = keys.load_dac_scalar(req.key, "-k", password)
+        if req.key:  # a scalar (no key objects at start-up) or a pkcs11: URI each worker opens again
+            ca_scalar = keys.load_signing_ref(req.key, "-k", password)
             if not attestation.key_matches(ca, ca_scalar):
-                raise refused(f"{mode.upper()} certificate and private key do not match ('{req.key}', "
+                raise refused(f"{mode.upper()} certificate and private key do not match ('{keys.display(req.key)}', "
                               f"'{req.cert}')")
         if mode == "pai":
             pai_der = ca_der
@@ -81,10 +81,10 @@ def pai_scalar(keyed) -> int:
     return int.from_bytes(keyed.derive("pai_key", 0, 40), "big") % (P256_ORDER - 1) + 1
 
 
-def generate_pai(keyed, paa_scalar: int, paa_der: bytes, cn: str, vid: int, pid: int,
+def generate_pai(keyed, paa_ref: int | str, paa_der: bytes, cn: str, vid: int, pid: int,
                  valid_from: datetime.datetime, lifetime_days: int | None) -> bytes:
-    """--paa: the run's PAI, ``cn``, signed by the PAA."""
-    paa_key = ec.derive_private_key(paa_scalar, ec.SECP256R1())
+    """--paa: the run's PAI, ``cn``, signed by the PAA (a key scalar or a key in a token)."""
+    paa_key = keys.signer(paa_ref)
     pai_key = ec.derive_private_key(pai_scalar(keyed), ec.SECP256R1())
     cert = issuing.issue_certificate("pai", cn, pai_key.public_key(), paa_key, x509.load_der_x509_certificate(paa_der),
                                      vid=vid, pid=pid, valid_from=valid_from, lifetime_days=lifetime_days)
@@ -102,10 +102,11 @@ def check_signing_window(pai_der: bytes, valid_from: datetime.datetime, lifetime
                       f"{pai.not_before:%Y-%m-%d} to {pai.not_after:%Y-%m-%d} (change {options})")
 
 
-def dac_issuer(ca_scalar: int, pai_der: bytes, vid: int, pid: int, cn: str, valid_from: datetime.datetime,
+def dac_issuer(ca_ref: int | str, pai_der: bytes, vid: int, pid: int, cn: str, valid_from: datetime.datetime,
                lifetime_days: int | None) -> dac_template.DacTemplate:
-    """What a worker issues its DACs with (made once per process): the PAI's key and a DAC template."""
-    key = ec.derive_private_key(ca_scalar, ec.SECP256R1())
+    """What a worker issues its DACs with (made once per process): the PAI's key (in this process's own token
+    session when it is in a token) and a DAC template."""
+    key = keys.signer(ca_ref)
     not_before, not_after = attestation.validity(valid_from, lifetime_days)
     return dac_template.DacTemplate(pai_der, key, vid, pid, cn, not_before, not_after)
 

@@ -94,6 +94,11 @@ def _call(work, chunk):
         raise
 
 
+# Called before workers start: process-wide resources that a worker must make for itself (a PKCS#11 library
+# must be initialised anew in a forked child, and a child must not finalise what its parent opened).
+BEFORE_WORKERS: list = []
+
+
 def run_ordered(init, ctx, work, chunks, jobs: int, consume) -> None:
     """``work(chunk)`` for every chunk, in ``jobs`` worker processes (each set up once with ``init(ctx)``),
     results handed to ``consume`` in chunk order whatever the timing.
@@ -113,6 +118,8 @@ def run_ordered(init, ctx, work, chunks, jobs: int, consume) -> None:
         return
     sys.stdout.flush()
     sys.stderr.flush()
+    for release in BEFORE_WORKERS:  # what must not be shared with the workers (a token session, say)
+        release()
     pool = _stdlib_pool if pool_kind() == "stdlib" else _fork_pool
     pool(init, ctx, work, itertools.chain(first, source), jobs, consume)
 
@@ -345,8 +352,9 @@ def _loads(head: bytes, data: bytes):
 class Progress:
     """A bar with rate and ETA on a terminal (tqdm), plain periodic lines otherwise, nothing when quiet."""
 
-    def __init__(self, total: int, done: int, quiet: bool, label: str = "batch"):
+    def __init__(self, total: int, done: int, quiet: bool, label: str = "batch", signing: str | None = None):
         self.total, self.done, self.quiet, self.label = total, done, quiet, label
+        self.signing = signing  # where each device's signature is made (a token): its rate is shown too
         self.start = time.monotonic()
         self.first = done
         self.last_line = self.start
@@ -357,7 +365,8 @@ class Progress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
-                self.bar = tqdm(total=total, initial=done, unit="dev", file=sys.stderr, dynamic_ncols=True)
+                self.bar = tqdm(total=total, initial=done, unit="dev", file=sys.stderr, dynamic_ncols=True,
+                                desc=f"signing in {signing}" if signing else None)
 
     def update(self, n: int) -> None:
         self.done += n
@@ -370,7 +379,8 @@ class Progress:
         if now - self.last_line >= 5 or self.done == self.total:
             rate = (self.done - self.first) / max(now - self.start, 1e-9)
             eta = (self.total - self.done) / rate if rate else 0
-            print(f"{self.label}: {self.done}/{self.total} devices, {rate:.0f} devices/s, ETA {eta:.0f} s",
+            signing = f", {rate:.0f} DAC signatures/s in {self.signing}" if self.signing else ""
+            print(f"{self.label}: {self.done}/{self.total} devices, {rate:.0f} devices/s{signing}, ETA {eta:.0f} s",
                   file=sys.stderr, flush=True)
             self.last_line = now
 

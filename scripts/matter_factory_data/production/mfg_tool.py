@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from ..codes import onboarding
 from ..codes.qrimage import qr_png
-from ..crypto import attestation, cd, dac_template, spake2p
+from ..crypto import attestation, cd, dac_template, keys, spake2p
 from ..crypto.der import Certificate
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import make_directories, read_bytes, remove_directories, write_atomic
@@ -286,7 +286,8 @@ def _run_checked(req: Esp32Request, report, ctx, state, fresh, keyed, count, out
 
     jobs = job_count(req.jobs, count - done)
     produce(_Worker, ctx, _run_chunk, done=done, count=count, jobs=jobs, record_path=journal_path,
-            sync_root=out_root, progress=Progress(count, done, req.log_level == "error", label="esp32"))
+            sync_root=out_root, progress=Progress(count, done, req.log_level == "error", label="esp32",
+                                  signing=keys.display(req.key) if req.pai and keys.is_token_uri(req.key) else None))
     summary, cn_dacs = _write_reports(req, ctx, journal_path, state)
     with open(journal_path, encoding="utf-8") as f:
         device_dirs = [os.path.join(out_root, json.loads(text)["d"]) for text in f]
@@ -336,7 +337,9 @@ def _plan(req: Esp32Request, report) -> tuple[RunContext, dict]:
     identity = {k: v for k, v in req._asdict().items() if k not in ("outdir", "log_level", "jobs", "pwd")}
     for option in ("cert", "key", "dac_cert", "dac_key", "cert_dclrn", "csv", "mcsv", "nvs_key"):
         path = getattr(req, option, None)
-        if path:
+        if keys.is_token_uri(path):  # a key in a token: named without its PIN (the state must not reveal it)
+            identity[option] = keys.display(path)
+        elif path:
             identity[f"{option}_sha256"] = hashlib.sha256(read_bytes(path, option)).hexdigest()
     identity["count"] = count
     return ctx, identity

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from ..codes import onboarding
 from ..codes.qrimage import qr_png
-from ..crypto import attestation, cd, dac_template, spake2p
+from ..crypto import attestation, cd, dac_template, keys, spake2p
 from ..errors import InvalidInput, OperationFailed
 from ..fileio import read_bytes
 from ..formats import nrfconnect, telink
@@ -130,7 +130,8 @@ def _run_locked(req, report, ctx: RunContext, state: dict, fresh: bool, keyed, s
             remove_tree(final)
     jobs = job_count(req.jobs, req.count - done)
     produce(_Worker, ctx, _run_chunk, done=done, count=req.count, jobs=jobs, record_path=journal_path,
-            sync_root=out, progress=Progress(req.count, done, req.quiet, label="telink"))
+            sync_root=out, progress=Progress(req.count, done, req.quiet, label="telink",
+                                                     signing=keys.display(req.key) if req.pai and keys.is_token_uri(req.key) else None))
     with open(journal_path, encoding="utf-8") as f:
         devices = [json.loads(line) for line in f]
     text = "Serial Number,\n" + "".join(d["sn"] + "\n" for d in devices)
@@ -210,7 +211,9 @@ def _plan(req: TelinkRequest, report) -> tuple[RunContext, dict]:
                 if k not in ("output", "jobs", "quiet", "overwrite", "spake2_path", "chip_tool_path", "chip_cert_path")}
     for option in ("cert", "key", "dac_cert", "dac_key", "cert_dclrn"):
         path = getattr(req, option)
-        if path:
+        if keys.is_token_uri(path):  # a key in a token: named without its PIN (the state must not reveal it)
+            identity[option] = keys.display(path)
+        elif path:
             identity[f"{option}_sha256"] = hashlib.sha256(read_bytes(path, option)).hexdigest()
     return ctx, identity
 
@@ -376,7 +379,7 @@ def _internal_files(internal: str, device: FactoryData, final_internal: str) -> 
         write_new(internal, "pai_cert.pem", _pem("CERTIFICATE", ctx.pai_der), False)
     req = ctx.req
     pai = {"cert_pem": os.path.join(final_internal, "pai_cert.pem"), "key_pem": None} if ctx.mode == "paa" else \
-        {"cert_pem": req.cert, "key_pem": req.key}
+        {"cert_pem": req.cert, "key_pem": keys.display(req.key) if req.key else None}
     return {"cert_pem": pai["cert_pem"], "cert_der": os.path.join(final_internal, "pai_cert.der"),
             "key_pem": pai["key_pem"], "dac_cert": os.path.join(final_internal, "DAC_cert.der"),
             "dac_priv_key": os.path.join(final_internal, "DAC_private_key.bin"),
