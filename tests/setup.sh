@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-apt_packages=(python3 python3-venv libnl-3-200 libnl-route-3-200 iproute2 procps openssl cmake ninja-build make generate-ninja)
+apt_packages=(python3 python3-venv libnl-3-200 libnl-route-3-200 iproute2 procps openssl cmake ninja-build make generate-ninja
+              softhsm2 opensc)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
