@@ -273,3 +273,36 @@ def test_errors_are_one_line_naming_the_uri_without_the_pin(token, tmp_path, cas
     if case not in ("key_not_the_pai",):
         assert "pkcs11:token=" in r.stderr  # the URI is named (without its PIN: Token.run checks)
 
+
+
+def test_readme_walk_through_runs_as_written(tmp_path):
+    """The README's SoftHSM2 walk-through (its second shell block under "Keys in an HSM"), run as it stands in an
+    empty directory with this installation's matter-factory-data on PATH."""
+    import re
+    import sys
+
+    from conftest import ROOT
+
+    _need("softhsm2-util")
+    _need("pkcs11-tool")
+    section = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read().split("## Keys in an HSM", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(blocks) == 2 and "softhsm2-util --init-token" in blocks[1]
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    launcher = bindir / "matter-factory-data"
+    launcher.write_text(f"#!/bin/sh\nPYTHONPATH={os.path.join(ROOT, 'scripts')} exec {sys.executable} -m "
+                        f"matter_factory_data \"$@\"\n")
+    launcher.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("SOFTHSM2_CONF", "PKCS11_MODULE_PATH", "PKCS11_PIN")}
+    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
+    work = tmp_path / "work"
+    work.mkdir()
+    r = subprocess.run(["bash", "-c", blocks[1]], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "hsm/DAC-0001-Cert.pem: OK" in r.stdout
+    assert len(glob.glob(str(work / "hsm" / "batch" / "fff1_8000" / "FFF1*"))) == 200
+    assert "label:      paa" in r.stdout and "label:      pai" in r.stdout
+    assert not glob.glob(str(work / "hsm" / "PA*-Key.*"))  # the token keys are nowhere on disk
+    assert "123456" not in r.stderr
