@@ -306,3 +306,26 @@ def test_readme_walk_through_runs_as_written(tmp_path):
     assert "label:      paa" in r.stdout and "label:      pai" in r.stdout
     assert not glob.glob(str(work / "hsm" / "PA*-Key.*"))  # the token keys are nowhere on disk
     assert "123456" not in r.stderr
+
+
+def test_a_locked_pin_is_named(monkeypatch):
+    """SoftHSM2 never locks a PIN, so the token's answer is played here: CKR_PIN_LOCKED from C_Login."""
+    pkcs11 = pytest.importorskip("pkcs11")
+
+    class LockedToken:
+        def open(self, **kwargs):
+            raise pkcs11.exceptions.PinLocked()
+
+    class Lib:
+        initialized = True
+
+        def get_token(self, token_label):
+            return LockedToken()
+
+    monkeypatch.setattr(hsm, "_lib", lambda path, uri: Lib())
+    monkeypatch.setattr(hsm, "_SESSIONS", {})
+    monkeypatch.setenv("PKCS11_MODULE_PATH", "/any/module.so")
+    with pytest.raises(InvalidInput) as e:
+        hsm.open_key("pkcs11:token=t;object=k?pin-value=2468")
+    assert str(e.value) == ("pkcs11:token=t;object=k: the user PIN is locked (CKR_PIN_LOCKED): unlock it with the "
+                            "SO PIN") and "2468" not in str(e.value)
