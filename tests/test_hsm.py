@@ -329,3 +329,32 @@ def test_a_locked_pin_is_named(monkeypatch):
         hsm.open_key("pkcs11:token=t;object=k?pin-value=2468")
     assert str(e.value) == ("pkcs11:token=t;object=k: the user PIN is locked (CKR_PIN_LOCKED): unlock it with the "
                             "SO PIN") and "2468" not in str(e.value)
+
+
+def test_workers_logging_in_together_all_get_their_session(token):
+    """SoftHSM2 rewrites its token file on every login: processes that log in at the same moment once read it
+    half-written (GeneralError, "no token"). Logins are serialised and retried: 10 rounds of 4 forked
+    workers, each opening its own session and signing, all succeed."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    uri = token.uri("pai")
+    hsm.open_key(uri)
+    failures = 0
+    for _ in range(10):
+        hsm.release()  # as the engine does before its workers start
+        children = []
+        for _ in range(4):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child's exit status is what is checked
+                try:
+                    key = hsm.open_key(uri)
+                    for _ in range(20):
+                        key.sign(b"tbs", ec.ECDSA(hashes.SHA256()))
+                    os._exit(0)
+                except BaseException:
+                    os._exit(1)
+            children.append(pid)
+        failures += sum(os.waitpid(pid, 0)[1] != 0 for pid in children)
+    assert failures == 0
+    hsm.open_key(uri)

@@ -15,9 +15,12 @@ worker initialises it and opens its own session.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
+import tempfile
+import time
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
@@ -26,6 +29,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..errors import InvalidInput, OperationFailed
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: logins are not serialised, only retried
+    fcntl = None
 
 SCHEME = "pkcs11:"
 P256_PARAMS = bytes.fromhex("06082a8648ce3d030107")  # the DER OID of prime256v1, as CKA_EC_PARAMS holds it
@@ -174,9 +182,7 @@ def _reason(e: Exception) -> str:
 
 def session(uri: Uri):
     """This process's logged-in session with the URI's token (opened once, then reused)."""
-    pkcs11 = _binding()
     path = module_path(uri)
-    lib = _lib(path, uri)
     pin = uri.pin if uri.pin is not None else os.environ.get("PKCS11_PIN")
     key = (path, uri.token)
     pin_hash = hashlib.sha256((pin or "").encode()).digest()
@@ -185,27 +191,74 @@ def session(uri: Uri):
         if pin is not None and held[1] != pin_hash:  # a token has one user PIN: this process logged in with it
             raise InvalidInput(uri.safe, "wrong PIN (CKR_PIN_INCORRECT)")
         return held[0]
+    if pin is None:
+        raise InvalidInput(uri.safe, "no PIN: add ?pin-value=… or ?pin-source=file:… to the URI, or set PKCS11_PIN")
+    with _opening_lock(path, uri.token):  # the module reads the token's files when it starts, too
+        opened = _login(_lib(path, uri), uri, path, pin)
+    _SESSIONS[key] = (opened, pin_hash)
+    return opened
+
+
+TRANSIENT = ("GeneralError", "DeviceError", "FunctionFailed", "TokenNotRecognised", "NoSuchToken",
+             "UserPinNotInitialized")
+
+
+def _login(lib, uri: Uri, path: str, pin: str):
+    """Find the token and log in. A token's files may be rewritten by another process's login at that moment
+    (SoftHSM2 rewrites its token file on every login), so a failure that may be transient is tried again."""
+    pkcs11 = _binding()
+    exc = pkcs11.exceptions
+    for attempt in range(8):
+        try:
+            return _login_once(lib, uri, path, pin)
+        except (exc.PKCS11Error, InvalidInput, OperationFailed) as e:
+            transient = type(e).__name__ in TRANSIENT or (isinstance(e, (InvalidInput, OperationFailed))
+                                                         and getattr(e, "transient", False))
+            if not transient or attempt == 7:
+                if isinstance(e, exc.PKCS11Error):
+                    raise OperationFailed(f"{uri.safe}: the token refused the session ({type(e).__name__})") from None
+                raise
+            time.sleep(0.02 * (attempt + 1))
+            lib.reinitialize()
+
+
+def _login_once(lib, uri: Uri, path: str, pin: str):
+    pkcs11 = _binding()
     exc = pkcs11.exceptions
     try:
         token = lib.get_token(token_label=uri.token)
     except exc.NoSuchToken:
-        raise InvalidInput(uri.safe, f"no token labelled {uri.token!r} in {path}") from None
+        error = InvalidInput(uri.safe, f"no token labelled {uri.token!r} in {path}")
+        error.transient = True  # a token file being rewritten reads as no token: tried again first
+        raise error from None
     except exc.MultipleTokensReturned:
         raise InvalidInput(uri.safe, f"several tokens are labelled {uri.token!r}") from None
-    if pin is None:
-        raise InvalidInput(uri.safe, "no PIN: add ?pin-value=… or ?pin-source=file:… to the URI, or set PKCS11_PIN")
     try:
-        opened = token.open(user_pin=pin, rw=True)
+        return token.open(user_pin=pin, rw=True)
     except exc.PinIncorrect:
         raise InvalidInput(uri.safe, "wrong PIN (CKR_PIN_INCORRECT)") from None
     except exc.PinLocked:
         raise InvalidInput(uri.safe, "the user PIN is locked (CKR_PIN_LOCKED): unlock it with the SO PIN") from None
     except exc.PinLenRange:
         raise InvalidInput(uri.safe, "the PIN has a length the token does not accept (CKR_PIN_LEN_RANGE)") from None
-    except exc.PKCS11Error as e:
-        raise OperationFailed(f"{uri.safe}: the token refused the session ({type(e).__name__})") from None
-    _SESSIONS[key] = (opened, pin_hash)
-    return opened
+
+
+@contextlib.contextmanager
+def _opening_lock(module: str, token: str):
+    """One login at a time to a token among this machine's processes (a run's workers start together)."""
+    name = hashlib.sha256(f"{module}\0{token}".encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"matter-factory-data-pkcs11-{name}.lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # no shared temporary directory: retries alone
+        yield
+        return
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
 
 
 # ---------------------------------------------------------------- keys
