@@ -358,3 +358,23 @@ def test_workers_logging_in_together_all_get_their_session(token):
         failures += sum(os.waitpid(pid, 0)[1] != 0 for pid in children)
     assert failures == 0
     hsm.open_key(uri)
+
+
+def test_nxp_certs_generate_with_the_paa_and_cd_signer_in_the_token(token, tmp_path):
+    r = token.run("certs", "paa", "--cn", "HSM NXP PAA", "--vendor_id", "0xFFF1", "--out_key", token.uri("nxppaa"),
+                  "--out", str(tmp_path / "PAA"), "--valid_from", "2026-01-01")
+    assert r.code == 0, r.stderr
+    r = token.run("certs", "generate", "-o", str(tmp_path / "g"), "--vendor_id", "0xFFF1", "--product_id", "0x8000",
+                  "--vendor_name", "Acme", "--product_name", "Lamp", "--paa_cert", str(tmp_path / "PAA-Cert.der"),
+                  "--paa_key", token.uri("nxppaa"), "--gen_cd", "--cd_signing_cert", str(tmp_path / "PAA-Cert.pem"),
+                  "--cd_signing_key", token.uri("nxppaa"), "--valid_from", "2026-06-01 00:00:00")
+    assert r.code == 0, r.stderr
+    g = tmp_path / "g"
+    v = _openssl("verify", "-x509_strict", "-CAfile", str(tmp_path / "PAA-Cert.pem"), "-untrusted",
+                 str(g / "Chip-PAI-NXP-FFF1-8000-Cert.pem"), str(g / "Chip-DAC-NXP-FFF1-8000-Cert.pem"))
+    assert v.returncode == 0, v.stdout + v.stderr
+    v = _openssl("cms", "-verify", "-inform", "DER", "-in", str(g / "Chip-Test-CD-FFF1-8000.der"), "-certfile",
+                 str(tmp_path / "PAA-Cert.pem"), "-CAfile", str(tmp_path / "PAA-Cert.pem"), "-purpose", "any",
+                 "-binary", "-out", os.devnull)
+    assert v.returncode == 0, v.stdout + v.stderr
+    _no_pin_in_files(token, tmp_path)
