@@ -131,3 +131,36 @@ def test_format_limits():
         bouffalolab.image({**{n: b"" for n in bouffalolab.NAMES}, "aes_iv": bytes(16), "cd": bytes(4000)}, None)
     assert struct.unpack_from("<I", bouffalolab.image({**{n: b"" for n in bouffalolab.NAMES}, "aes_iv": bytes(16),
                                                        "dac_key": bytes(32)}, bytes(16)))[0] == 48
+
+
+def test_batch_encrypts_each_dac_key_with_the_aes_key(tmp_path):
+    import glob
+
+    from matter_factory_data.crypto.der import ec_private_scalar
+
+    common = ["--count", "4", "--vendor_id", "0xFFF1", "--product_id", "0x8000", "--vendor_name", "V", "--product_name",
+              "P", "--date", "2024-05-01", "--pai_cert", os.path.join(ATT, "Chip-Test-PAI-FFF1-8000-Cert.der"),
+              "--pai_key", os.path.join(ATT, "Chip-Test-PAI-FFF1-8000-Key.der"), "--cd", CD, "--no_png", "--quiet"]
+    r = run_script("batch", *common, "--format", "bouffalolab", "--aes128_key", KEY, "--out", str(tmp_path / "b"))
+    assert r.code == 0, r.stderr
+    devices = sorted(glob.glob(str(tmp_path / "b" / "fff1_8000" / "FFF1*")))
+    ivs = set()
+    for d in devices:
+        data = open(os.path.join(d, "factory_data.bin"), "rb").read()
+        assert struct.unpack_from("<I", data)[0] == 48 and "dac_key" not in bouffalolab.read(data)  # encrypted
+        values = bouffalolab.read(data, bytes.fromhex(KEY))
+        scalar = ec_private_scalar(open(os.path.join(d, "DAC_key.der"), "rb").read(), "key")
+        assert values["dac_key"] == scalar.to_bytes(32, "big")
+        ivs.add(values["aes_iv"])
+        ins = run_script("inspect", os.path.join(d, "factory_data.bin"), "--aes128_key", KEY)
+        assert ins.code == 0 and "result: OK" in ins.stdout
+    assert len(ivs) == 4
+    for path in glob.glob(str(tmp_path / "b" / "**"), recursive=True) + glob.glob(str(tmp_path / "b" / "**" / ".*"),
+                                                                                 recursive=True):
+        if os.path.isfile(path):  # the key itself is written nowhere
+            assert bytes.fromhex(KEY) not in open(path, "rb").read() and KEY.lower().encode() not in \
+                open(path, "rb").read().lower()
+    r = run_script("batch", *common, "--format", "ti", "--aes128_key", KEY, "--out", str(tmp_path / "x"))
+    assert r.code == 2 and "--aes128_key: only --format bouffalolab encrypts" in r.stderr
+    r = run_script("batch", *common, "--format", "bouffalolab", "--aes128_key", "00ff", "--out", str(tmp_path / "x"))
+    assert r.code == 2 and "--aes128_key: must be 32 hex digits" in r.stderr and not (tmp_path / "x").exists()

@@ -209,6 +209,7 @@ class BatchRequest(NamedTuple):
     valid_from: str | None = None  # DAC notBefore, "YYYY-MM-DD [HH:MM:SS]" UTC (default: the manufacturing date)
     lifetime: int | None = None  # DAC validity in days (default: until the PAI expires)
     format: str = "nrfconnect"  # image format: nrfconnect, nxp, esp32, telink, ti or bouffalolab
+    aes128_key: str | None = None  # bouffalolab: AES-128 key, 32 hex digits, that encrypts each DAC key
     offset: int | None = None  # partition address for .hex (default: nrfconnect 0xFB000, telink 0xFF000, ti 0xFE800)
     size: int = 0x1000  # partition size
     no_png: bool = False  # no onboarding.png (faster)

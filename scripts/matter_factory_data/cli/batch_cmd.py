@@ -82,6 +82,9 @@ def build_parser(prog: str) -> ArgumentParser:
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=["nrfconnect", "nxp", "esp32", "telink", "ti", "bouffalolab"],
                      default="nrfconnect", help="image format (default nrfconnect)")
+    out.add_argument("--aes128_key", metavar="HEX",
+                     help="bouffalolab: the devices' eFuse AES-128 key (32 hex digits); each DAC key goes into the "
+                          "MFD's encrypted block (the key is never written)")
     out.add_argument("--offset", type=any_int,
                      help="partition address for .hex (default: nrfconnect 0xfb000, telink 0xff000 (the board's "
                           "factory_partition), ti 0xfe800)")

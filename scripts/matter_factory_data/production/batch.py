@@ -71,7 +71,7 @@ class Spec:
     IDENTITY = ("vendor_id", "product_id", "vendor_name", "product_name", "date", "hw_ver", "hw_ver_str",
                 "sw_ver_str", "spake2_it", "salt_len", "format", "offset", "size", "serial_pattern", "serial_start",
                 "count", "include_passcode", "enable_key", "rd_uid", "unique_discriminators", "product_finish",
-                "primary_color", "png", "secrets_in_manifest", "valid_from", "lifetime")
+                "primary_color", "png", "secrets_in_manifest", "valid_from", "lifetime", "aes_key_sha256")
 
     def __init__(self, **kw):
         self.__dict__.update(kw)
@@ -277,6 +277,7 @@ class BatchContext(NamedTuple):
     cd_der: bytes | None
     fixed_passcodes: frozenset
     fixed_discriminators: frozenset
+    aes_key: bytes | None = None  # bouffalolab: encrypts each MFD's DAC key (in memory only, never in a file)
 
 
 class _Worker:
@@ -486,7 +487,9 @@ def _encode_images(fds: list, serials: list, passcodes: list, dac_points: list) 
             images = [("factory_data.hex", [ti.to_hex(r, w.ctx.offset) for r in regions])]
         elif fmt == "bouffalolab":
             images = [("factory_data.bin", _each(fds, serials, passcodes, lambda fd, p: bouffalolab.encode(
-                fd, {"passcode": p, "cd": w.ctx.cd_der})))]
+                fd, {"passcode": p, "cd": w.ctx.cd_der, "aes_key": w.ctx.aes_key,
+                     # the reference's IV shape (12 random bytes, 4 zero bytes), derived so a resumed run repeats it
+                     "iv": w.keyed.derive("aes_iv:" + fd.sn, 0, 12) + bytes(4) if w.ctx.aes_key else None})))]
         else:
             images = [("partition.bin", [_esp32_image(fd, pt, w.ctx.cd_der) for fd, pt in zip(fds, dac_points)])]
     return json_texts, images
@@ -579,6 +582,16 @@ def spec_of(req: BatchRequest) -> Spec:
     if req.format == "ti" and offset not in ti.BASES.values():
         raise InvalidInput("--offset", f"0x{offset:x}: TI devices link their factory data at "
                                        f"{' or '.join(f'0x{b:X} ({n})' for n, b in ti.BASES.items())}")
+    aes_key = None
+    if req.aes128_key is not None:
+        if req.format != "bouffalolab":
+            raise InvalidInput("--aes128_key", "only --format bouffalolab encrypts (the DAC key in the MFD's secured block)")
+        try:
+            aes_key = bytes.fromhex(req.aes128_key)
+        except ValueError:
+            aes_key = b""
+        if len(aes_key) != 16:
+            raise InvalidInput("--aes128_key", "must be 32 hex digits (the device's 16-byte eFuse AES key)")
     if req.jobs is not None and not 1 <= req.jobs <= 1024:
         raise InvalidInput("--jobs", f"{req.jobs} is not 1..1024")
     valid_from = None
@@ -596,6 +609,7 @@ def spec_of(req: BatchRequest) -> Spec:
         primary_color=PRODUCT_COLORS[req.product_color] if req.product_color else None,
         png=not req.no_png, secrets_in_manifest=not req.no_secrets_in_manifest,
         valid_from=valid_from.isoformat() if valid_from else None, lifetime=req.lifetime,
+        aes_key=aes_key, aes_key_sha256=hashlib.sha256(aes_key).hexdigest() if aes_key else None,
     )
 
 
@@ -734,7 +748,7 @@ def _worker_context(spec: Spec, rows, batch_dir: str, seed_key, pai_der: bytes, 
         batch_dir=batch_dir,
         pai_der=pai_der, pai_scalar=pai_scalar, cn=f"{spec.vendor_name} {spec.product_name}"[:64],
         not_before=not_before, not_after=not_after, serial_prefix=1, dac_pairs=dac_pairs,
-        format=spec.format, cd_der=cd_der,
+        format=spec.format, cd_der=cd_der, aes_key=spec.aes_key,
         fixed_passcodes=frozenset(r["passcode"] for r in rows if "passcode" in r) if rows else frozenset(),
         fixed_discriminators=frozenset(r["discriminator"] for r in rows if "discriminator" in r) if rows else frozenset(),
     )
