@@ -59,13 +59,15 @@ PARTITION_ADDRESSES = {"bl602": 0x3FE000, "bl616": 0x3FE000, "bl702": 0x1FE000, 
 
 def reference_iv() -> bytes:
     """An IV as the reference tool draws one: 12 distinct bytes below 0xFF, then 4 zero bytes."""
-    import secrets  # only an encrypted image without --iv draws one (secrets pulls in random: 4 ms)
+    return distinct_bytes(12) + bytes(4)
+
+
+def distinct_bytes(count: int) -> bytes:
+    """``count`` distinct random byte values below 0xFF, as the reference draws its IVs and salts."""
+    import secrets  # only values drawn here need it (secrets pulls in random: 4 ms)
 
     pool = list(range(0xFF))
-    picked = []
-    for _ in range(12):
-        picked.append(pool.pop(secrets.randbelow(len(pool))))
-    return bytes(picked) + bytes(4)
+    return bytes(pool.pop(secrets.randbelow(len(pool))) for _ in range(count))
 
 
 def date_bytes(date: str, encoding: str = "binary") -> bytes:

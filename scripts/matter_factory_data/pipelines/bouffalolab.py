@@ -18,16 +18,9 @@ from ..model import FactoryData, check_date, check_field
 from ..requests import BouffaloRequest
 
 
-def _random_passcode() -> int:
-    while True:
-        value = secrets.randbelow(spake2p.MAX_PASSCODE) + 1
-        if value not in spake2p.INVALID_PASSCODES:
-            return value
-
-
 def commissionable(req: BouffaloRequest) -> dict:
     """Passcode, discriminator, unique ID and SPAKE2+ values: given ones checked, the others random."""
-    passcode = req.passcode if req.passcode is not None else _random_passcode()
+    passcode = req.passcode if req.passcode is not None else spake2p.random_passcode()
     spake2p.check_passcode(passcode, "--passcode")
     discriminator = req.discriminator if req.discriminator is not None else secrets.randbelow(0x1000)
     check_field("discriminator", discriminator, "--discriminator")
@@ -40,8 +33,7 @@ def commissionable(req: BouffaloRequest) -> dict:
         salt = req.spake2p_salt
         spake2p.check_salt(salt, "--spake2p_salt")
     else:  # as the reference: 16..32 distinct bytes, none 0xFF
-        pool = list(range(0xFF))
-        salt = bytes(pool.pop(secrets.randbelow(len(pool))) for _ in range(16 + secrets.randbelow(17)))
+        salt = bouffalolab.distinct_bytes(16 + secrets.randbelow(17))
     return {"passcode": passcode, "discriminator": discriminator, "uid": uid, "it": it, "salt": salt,
             "verifier": spake2p.generate_verifier(passcode, salt, it)}
 
